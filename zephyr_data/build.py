@@ -1,0 +1,105 @@
+"""Run a pipeline end to end: read, process, write the Hub-layout folder, report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .card import render_card
+from .engine import Pipeline, describe_input, finalize, merge_dumps, run_workers
+from .readers import plan_units, resolve_input
+from .steps import Stats
+from .writer import atomic_folder, data_fingerprint, write_text_atomic
+
+PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
+            "truecase", "nltk")
+
+
+@dataclass
+class BuildResult:
+    output_dir: Path
+    stats: Stats
+    splits: dict[str, dict[str, int]]
+    fingerprint: str
+    manifest: dict[str, Any]
+    seconds: float
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions["zephyr-data"] = __version__
+    return versions
+
+
+def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
+    """Build ``pipeline.config.output_dir``; nothing is written unless the whole run succeeds."""
+    config = pipeline.config
+    started = time.perf_counter()
+    spec = resolve_input(config.input, sample=pipeline.sample_file if config.sample else None,
+                         default_hub_id=pipeline.default_hub_id,
+                         revision=config.revision or (None if config.input
+                                                      else pipeline.default_revision))
+    units = plan_units(spec, config.batch_size)
+    with atomic_folder(config.output_dir) as folder:
+        scratch = folder / ".scratch"
+        scratch.mkdir()
+        stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
+        dumped: list[str] = []
+        dump = dumped.append if config.dump_dropped else None
+        (folder / "data").mkdir()
+        splits = finalize(pipeline, scratch, folder / "data", stats, dump)
+        stats.check_accounting()
+        if config.dump_dropped:
+            write_text_atomic(config.dump_dropped, "".join([*merge_dumps(scratch), *dumped]))
+        _remove_tree(scratch)
+        fingerprint, files = data_fingerprint(folder)
+        manifest = {
+            "pipeline": pipeline.name,
+            "command": command if command is not None else [sys.executable, *sys.argv],
+            "config": {k: v for k, v in config.to_dict().items()
+                       if k not in ("output_dir", "dump_dropped", "progress")},
+            "input": describe_input(spec),
+            "versions": package_versions(),
+            "splits": splits,
+            "stats": stats.to_dict(),
+            "fingerprint": fingerprint,
+            "files": files,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                              + "\n", encoding="utf-8")
+        (folder / "README.md").write_text(render_card(pipeline, manifest), encoding="utf-8")
+    return BuildResult(Path(config.output_dir), stats, splits, fingerprint, manifest,
+                       time.perf_counter() - started)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)
+
+
+def summary_table(result: BuildResult) -> str:
+    """The table printed at the end of a run."""
+    s = result.stats
+    rows = [("rows in", s.rows_in), ("kept", s.kept)]
+    rows += [(f"dropped: {reason}", n) for reason, n in sorted(s.dropped.items())]
+    rows += [(name.replace("_", " "), n) for name, n in sorted(s.counters.items())]
+    rows += [(f"split {name}", s["num_examples"]) for name, s in result.splits.items()]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{label:<{width}}  {n:>10,}" for label, n in rows]
+    lines.append(f"{'fingerprint':<{width}}  {result.fingerprint[:16]}")
+    lines.append(f"{'wall time':<{width}}  {result.seconds:>9.1f}s")
+    lines.append(f"written to {result.output_dir}")
+    return "\n".join(lines)

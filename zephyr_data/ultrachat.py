@@ -1,0 +1,239 @@
+"""UltraChat (``stingning/ultrachat``) to the schema of ``HuggingFaceH4/ultrachat_200k``.
+
+Raw rows are ``{"id": ..., "data": [user, assistant, user, ...]}``. Dialogues with structural
+defects or persona answers are dropped by named rules; messages with broken capitalization are
+truecased; the rest become ``{"prompt", "prompt_id", "messages": [{"content", "role"}]}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .config import ConfigError, PipelineConfig, load_yaml, option
+from .engine import Pipeline, SplitPlan, prompt_id, seeded_u64
+from .errors import InputError
+from .schemas import ultrachat_features
+from .steps import Drop, Filter, Stats, Step
+from .truecasing import truecase
+
+FILTERS_FILE = "ultrachat_filters.yaml"
+
+
+def default_filters() -> dict[str, Any]:
+    return load_yaml(str(resources.files("zephyr_data") / "configs" / FILTERS_FILE))
+
+
+@dataclass
+class UltraChatConfig(PipelineConfig):
+    truecase: bool = option(True, "Restore broken capitalization (about 5%% of UltraChat).")
+    target_size: int | None = option(None, "Keep this many dialogues (train and test together), "
+                                     "sampled with the seed; the paper kept about 200k. "
+                                     "Default: keep all.")
+    filters_file: str | None = option(None, "YAML file with the filter rules and their phrases "
+                                      f"(default: the package's configs/{FILTERS_FILE}).")
+    filters: list[str] | None = option(None, "Rules to run, in order (comma-separated); "
+                                       "default: all rules of the filters file.")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.target_size is not None and self.target_size < 1:
+            raise ConfigError(f"target_size={self.target_size}: it must be 1 or more, or unset "
+                              "to keep every dialogue.")
+        self.filter_rules()  # fail now, not in a worker
+
+    def filter_rules(self) -> tuple[list[str], dict[str, list[str]]]:
+        spec = load_yaml(self.filters_file) if self.filters_file else default_filters()
+        unknown = sorted(set(spec) - {"filters", "persona_rules"})
+        if unknown:
+            raise ConfigError(f"filters file: unknown key(s) {unknown}; expected 'filters' and "
+                              "'persona_rules'.")
+        persona = spec.get("persona_rules") or {}
+        names = self.filters if self.filters is not None else spec.get("filters", [])
+        known = set(STRUCTURAL) | set(persona)
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise ConfigError(f"filters: unknown rule(s) {bad}. Known rules: {sorted(known)}. "
+                              "Add persona rules to the filters file under 'persona_rules'.")
+        for name, patterns in persona.items():
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ConfigError(f"persona rule {name!r}: expected a list of regex strings.")
+            for p in patterns:
+                try:
+                    re.compile(p)
+                except re.error as err:
+                    raise ConfigError(f"persona rule {name!r}: bad regex {p!r}: {err}") from None
+        return list(names), persona
+
+
+# ------------------------------------------------------------------ rules
+
+
+class EmptyDialogue(Filter):
+    name = "empty_dialogue"
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        return "no turns" if not row["messages"] else None
+
+
+class NoAssistantTurn(Filter):
+    name = "no_assistant_turn"
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        return "only a user turn" if len(row["messages"]) < 2 else None
+
+
+class OddTurnCount(Filter):
+    name = "odd_turn_count"
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        n = len(row["messages"])
+        return f"{n} turns: the last user turn has no answer" if n % 2 else None
+
+
+class EmptyTurn(Filter):
+    name = "empty_turn"
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        for i, text in enumerate(row["messages"]):
+            if not text.strip():
+                return f"turn {i} ({role_of(i)}) is empty or white space"
+        return None
+
+
+STRUCTURAL = {cls.name: cls for cls in (EmptyDialogue, NoAssistantTurn, OddTurnCount, EmptyTurn)}
+
+
+class PersonaAnswer(Filter):
+    """Drops a dialogue when an assistant turn matches one of the rule's patterns."""
+
+    def __init__(self, name: str, patterns: list[str]):
+        self.name = name
+        self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        for i in range(1, len(row["messages"]), 2):
+            if m := self.pattern.search(row["messages"][i]):
+                return f"turn {i}: {m.group()!r}"
+        return None
+
+
+class Truecase(Step):
+    """Repairs messages with broken capitalization and counts what it changed."""
+
+    name = "truecase"
+
+    def apply(self, row: dict[str, Any], stats: Stats) -> dict[str, Any]:
+        changed = 0
+        messages = []
+        for text in row["messages"]:
+            repair = truecase(text)
+            if repair.letters_changed:
+                changed += 1
+                stats.counters["truecased_letters"] += repair.letters_changed
+            messages.append(repair.text)
+        if changed:
+            stats.counters["truecased_messages"] += changed
+            stats.counters["truecased_dialogues"] += 1
+            row = {**row, "messages": messages, "original": row["messages"]}
+        return row
+
+
+def role_of(index: int) -> str:
+    return "user" if index % 2 == 0 else "assistant"
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+class UltraChatPipeline(Pipeline):
+    name = "ultrachat"
+    default_hub_id = "stingning/ultrachat"
+    sample_file = "ultrachat_sample.jsonl"
+    config_class = UltraChatConfig
+    pretty_name = "UltraChat, filtered and truecased (ultrachat_200k style)"
+    license = "mit"
+    task_categories = ["text-generation"]
+    tags = ["ultrachat", "sft"]
+    card_intro = ("Multi-turn dialogues from UltraChat, filtered and truecased as in the "
+                  "Zephyr-7B recipe (Tunstall et al., 2023), in the schema of "
+                  "`HuggingFaceH4/ultrachat_200k`: `prompt` (the first user turn), `prompt_id` "
+                  "(`sha256(prompt.encode('utf-8')).hexdigest()`) and `messages` "
+                  "(`[{content, role}]`, alternating user and assistant).")
+    config: UltraChatConfig
+
+    def features(self) -> Any:
+        return ultrachat_features()
+
+    def parse(self, ref: str, raw: Any) -> dict[str, Any] | Drop:
+        if not isinstance(raw, dict):
+            raise InputError(ref, None, f"expected a JSON object, found {type(raw).__name__}.",
+                             'each row must look like {"id": ..., "data": [user, assistant, '
+                             "...]}.")
+        if "data" not in raw:
+            raise InputError(ref, "data", f"missing; the row has keys {sorted(raw)}.",
+                             'each row needs "data": the list of turns, user first.')
+        data = raw["data"]
+        if not isinstance(data, list):
+            raise InputError(ref, "data", f"expected a list of strings, found "
+                             f"{type(data).__name__}.")
+        for i, turn in enumerate(data):
+            if not isinstance(turn, str):
+                raise InputError(ref, f"data[{i}]", f"expected a string, found "
+                                 f"{type(turn).__name__}: {str(turn)[:60]!r}.")
+        return {"id": str(raw.get("id", ref)), "ref": ref, "messages": data}
+
+    def steps(self) -> list[Step]:
+        names, persona = self.config.filter_rules()
+        steps: list[Step] = [STRUCTURAL[n]() if n in STRUCTURAL else PersonaAnswer(n, persona[n])
+                             for n in names]
+        if self.config.truecase:
+            steps.append(Truecase())
+        return steps
+
+    def to_record(self, row: dict[str, Any]) -> dict[str, Any]:
+        messages = [{"content": text, "role": role_of(i)}
+                    for i, text in enumerate(row["messages"])]
+        key = hashlib.sha256(json.dumps(row["messages"], ensure_ascii=False).encode()).hexdigest()
+        pid = prompt_id(row["messages"][0])
+        return {"prompt": row["messages"][0], "prompt_id": pid, "messages": messages,
+                "_dedup_key": key, "_order_key": key, "_ref": row["ref"],
+                "_select": seeded_u64(self.config.seed, key, "select"),
+                "_split": int(pid[:16], 16)}
+
+    def split_plan(self) -> SplitPlan:
+        return SplitPlan(train="train_sft", test="test_sft",
+                         mirrors={"train_gen": "train_sft", "test_gen": "test_sft"},
+                         test_share=self.config.test_share, target_size=self.config.target_size)
+
+    def card_splits(self) -> str:
+        share = self.config.test_share
+        return (f"A dialogue goes to a test split when the first 64 bits of its `prompt_id` fall "
+                f"in the lowest {share:.0%} of their range, so the same prompt always lands on "
+                "the same side and no prompt is in both train and test. `train_sft`/`test_sft` "
+                "are for supervised fine-tuning on whole dialogues. `train_gen`/`test_gen` hold "
+                "the same rows: they are for generation (sampling answers to `prompt`, e.g. for "
+                "rejection sampling or on-policy preference data).")
+
+    def card_method(self) -> str:
+        names, persona = self.config.filter_rules()
+        rules = "\n".join(f"  - `{n}`" + (f": assistant turn matches one of "
+                                          f"{len(persona[n])} patterns" if n in persona else "")
+                          for n in names)
+        target = (f"{self.config.target_size:,} dialogues were sampled with seed "
+                  f"{self.config.seed} (`over_target_size` counts the rest)"
+                  if self.config.target_size else "every kept dialogue is in the output")
+        return f"""### Method
+
+- Filters, in order; a dialogue is dropped by the first rule it matches:
+{rules}
+  - `duplicate`: exact duplicate dialogues (all turns equal); one copy is kept.
+- Truecasing ({'on' if self.config.truecase else 'off'}): messages with broken capitalization
+  (sentences that start in lower case, a lone lower-case "i") are repaired with the `truecase`
+  model; only the case of letters changes, and code, URLs and e-mail addresses are untouched.
+- Sampling: {target}.
+- Rows are sorted by `prompt_id`, so the output does not depend on input order or workers."""

@@ -1,0 +1,145 @@
+"""Write a dataset folder in the Hub's layout, reproducibly and atomically.
+
+Parquet files are written with fixed settings (zstd, fixed row-group size, the ``datasets``
+feature metadata), so the same rows give the same bytes. The folder is first built next to its
+destination and renamed into place at the end: a crash leaves no half-written folder behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_GROUP_SIZE = 1000
+
+
+def arrow_schema(features: Any) -> pa.Schema:
+    """The arrow schema of ``datasets.Features``, carrying the metadata ``datasets`` reads."""
+    schema = features.arrow_schema
+    meta = {b"huggingface": json.dumps({"info": {"features": features.to_dict()}}).encode()}
+    return schema.with_metadata(meta)
+
+
+class ShardedParquetWriter:
+    """Rows of one split to ``data/{split}-NNNNN-of-NNNNN.parquet``, ``max_rows`` per file."""
+
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, max_rows: int):
+        self.folder, self.split, self.schema, self.max_rows = folder, split, schema, max_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_shard = 0
+        self._shards: list[Path] = []
+        self.num_rows = 0
+        self.num_bytes = 0  # in memory, as datasets counts it
+
+    def write(self, table: pa.Table) -> None:
+        table = table.select(self.schema.names).cast(self.schema)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= ROW_GROUP_SIZE:
+            self._flush(ROW_GROUP_SIZE)
+
+    def _flush(self, n: int) -> None:
+        merged = pa.concat_tables(self._pending)
+        group, rest = merged.slice(0, n), merged.slice(n)
+        self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        while group.num_rows:
+            if self._writer is None:
+                path = self.folder / f".{self.split}-{len(self._shards):05d}.parquet"
+                self._shards.append(path)
+                self._writer = pq.ParquetWriter(path, self.schema, compression="zstd",
+                                                write_statistics=True)
+            room = self.max_rows - self._rows_in_shard
+            part, group = group.slice(0, room), group.slice(room)
+            self._writer.write_table(part, row_group_size=ROW_GROUP_SIZE)
+            self._rows_in_shard += part.num_rows
+            self.num_rows += part.num_rows
+            self.num_bytes += part.nbytes
+            if self._rows_in_shard >= self.max_rows:
+                self._writer.close()
+                self._writer, self._rows_in_shard = None, 0
+
+    def close(self) -> list[Path]:
+        """Flush, close and give the shards their final ``-NNNNN-of-NNNNN`` names."""
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        if self._writer is not None:
+            self._writer.close()
+        if not self._shards:  # an empty split still gets one (empty) file, as the Hub does
+            path = self.folder / f".{self.split}-00000.parquet"
+            pq.write_table(self.schema.empty_table(), path, compression="zstd")
+            self._shards.append(path)
+        total = len(self._shards)
+        final = []
+        for i, path in enumerate(self._shards):
+            target = self.folder / f"{self.split}-{i:05d}-of-{total:05d}.parquet"
+            path.rename(target)
+            final.append(target)
+        return final
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
+    """sha256 of every data file, and one fingerprint over all of them."""
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
+             for p in sorted((folder / "data").glob("*.parquet"))}
+    digest = hashlib.sha256()
+    for name, sha in files.items():
+        digest.update(f"{name}\t{sha}\n".encode())
+    return digest.hexdigest(), files
+
+
+@contextlib.contextmanager
+def atomic_folder(destination: str | os.PathLike) -> Iterator[Path]:
+    """Yield a scratch folder beside ``destination``; on success it replaces ``destination``.
+
+    On any error the scratch folder is removed and ``destination`` is left as it was.
+    """
+    dest = Path(destination).resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        yield scratch
+        old = None
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            dest.rename(old)
+        scratch.rename(dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a file through a temporary sibling and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
