@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from dataclasses import dataclass
 
 PROTECTED = re.compile(
@@ -248,8 +249,28 @@ def _model_case(masked: str, starts: list[int], chars: list[str]) -> None:
         if not spans:
             continue
         tokens = [sentence[a:b] for a, b in spans]
-        cased = model.get_true_case_from_tokens(tokens, out_of_vocabulary_token_option="as-is")
+        cased = _model_tokens(model, tokens)
         for (a, b), token, new in zip(spans, tokens, cased):
             if new != token and len(new) == len(token) and token.islower() \
                     and _plain_word(masked, begin + a, begin + b):
                 _upper_into(chars, begin + a, new)
+
+
+def _model_tokens(model, tokens: list[str]) -> list[str]:
+    """``TrueCaser.get_true_case_from_tokens`` with out-of-vocabulary tokens kept as they are,
+    made deterministic: the package iterates over a ``set`` of candidate casings, whose order
+    changes with Python's hash seed, so ties went one way or the other from run to run."""
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        lower = token.lower()
+        candidates = model.word_casing_lookup.get(lower)
+        if token in string.punctuation or token.isdigit() or not candidates:
+            out.append(token)
+            continue
+        previous = out[i - 1] if i > 0 else None
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        best = max(sorted(candidates),
+                   key=lambda c: model.get_score(previous, c, following)) \
+            if len(candidates) > 1 else next(iter(candidates))
+        out.append(best.capitalize() if i == 0 else best)
+    return out

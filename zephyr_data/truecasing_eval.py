@@ -37,8 +37,8 @@ def break_sentence_starts(text: str) -> tuple[str, list[int]]:
         token = before.split()[-1].lower().strip("\"'()[]") if before.split() else ""
         word = token.rstrip(".!?")
         line = before[before.rfind("\n") + 1:]
-        if word in ABBREVIATIONS or len(word) <= 1 or "." in word \
-                or re.fullmatch(r"\s*\d{1,3}\.", line):
+        if before and (word in ABBREVIATIONS or len(word) <= 1 or "." in word
+                       or re.fullmatch(r"\s*\d{1,3}\.", line)):
             continue
         rest = text[pos:].split("\n", 1)[0]
         ended = rest.rstrip().rstrip("\"'”’)]*").endswith((".", "!", "?", ":"))
