@@ -48,6 +48,42 @@ def _table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def render_command(command: list[str]) -> str:
+    """The command as one shell line; the pipeline's ``python -m ...`` program is left whole."""
+    if not command:
+        return ""
+    head, rest = command[0], command[1:]
+    first = head if head.startswith("python -m ") else shlex.quote(head)
+    return " ".join([first, *(shlex.quote(part) for part in rest)])
+
+
+def load_snippet(manifest: dict[str, Any]) -> str:
+    """How to load the dataset: by its Hub id and branch when it is pushed, else a path."""
+    config = manifest["config"]
+    repo = config.get("push_to_hub") or manifest.get("hub_repo") or "PATH_OR_ORG/NAME"
+    branch = config.get("push_revision")
+    first_split = next(iter(manifest["splits"]))
+    task = "dpo" if first_split.endswith("_prefs") else "sft"
+    rev = f', revision="{branch}"' if branch else ""
+    pin = ("the commit id shown in the repo's history" if config.get("push_to_hub")
+           else "the commit id of the pushed repo")
+    return f"""```python
+from datasets import load_dataset
+
+ds = load_dataset("{repo}", split="{first_split}"{rev})
+
+# or, checked against the {task.upper()} schema (roles, alternation, non-empty content):
+from zephyr_data.loading import load_dataset_split
+
+ds = load_dataset_split("{repo}", "{first_split}", task="{task}"{rev})
+```
+
+To pin this exact version, pass `revision=` with {pin}: a branch moves, a commit does not.
+The `manifest.json` on the Hub cannot name the commit it belongs to (a commit cannot contain its
+own hash); the push prints the commit and records it in the pushing machine's local
+`manifest.json` under `published`."""
+
+
 def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
     header = yaml.safe_dump(card_header(pipeline, manifest), sort_keys=False, allow_unicode=True)
     stats = manifest["stats"]
@@ -55,7 +91,7 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
     config = manifest["config"]
     source = inp["hub_id"] or inp["description"]
     revision = f" at revision `{inp['revision']}`" if inp.get("revision") else ""
-    command = " ".join(shlex.quote(part) for part in manifest["command"])
+    command = render_command(manifest["command"])
     split_rows = _table([(name, s["num_examples"]) for name, s in manifest["splits"].items()],
                         ("split", "rows"))
     drops = _table([(f"`{k}`", v) for k, v in stats["dropped"].items()] or [("(none)", 0)],
@@ -63,8 +99,11 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
     counters = _table([(k.replace("_", " "), v) for k, v in stats["counters"].items()]
                       or [("(none)", 0)], ("counter", "value"))
     versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())
-    repo = manifest.get("hub_repo") or "PATH_OR_ORG/NAME"
-    first_split = next(iter(manifest["splits"]))
+    dropped = f"{stats['dropped_total']:,}"
+    truecased = ""
+    if "truecased_messages" in stats["counters"]:
+        truecased = (f"\n- Messages truecased: {stats['counters']['truecased_messages']:,}"
+                     f" (in {stats['counters'].get('truecased_dialogues', 0):,} dialogues).")
     return f"""---
 {header}---
 
@@ -74,11 +113,7 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
 
 ## How to load it
 
-```python
-from datasets import load_dataset
-
-ds = load_dataset("{repo}", split="{first_split}")
-```
+{load_snippet(manifest)}
 
 ## Splits
 
@@ -91,7 +126,7 @@ ds = load_dataset("{repo}", split="{first_split}")
 - Input: {source}{revision}; input fingerprint `{inp['fingerprint']}`.
 - Command: `{command}`
 - Package versions: {versions}.
-- Rows in: {stats['rows_in']:,}; kept: {stats['kept']:,}; dropped: {stats['dropped_total']:,}.
+- Rows in: {stats['rows_in']:,}; kept: {stats['kept']:,}; dropped: {dropped}.{truecased}
 - Output fingerprint (sha256 over the data files' sha256): `{manifest['fingerprint']}`.
 
 {pipeline.card_method()}

@@ -63,7 +63,9 @@ class SplitPlan:
     """How kept rows become splits.
 
     ``train``/``test`` receive the sampled rows by ``prompt_id``; every split in ``mirrors``
-    holds the same rows as the split it names.
+    holds the same rows as the split it names. ``test_size`` asks for an exact test count;
+    ``max_test_share``, when set, caps it at that share of the rows, so that a small input
+    (a bundled sample) still keeps a train split.
     """
 
     train: str
@@ -72,6 +74,7 @@ class SplitPlan:
     test_share: float = 0.1
     test_size: int | None = None
     target_size: int | None = None
+    max_test_share: float | None = None
 
     @property
     def names(self) -> list[str]:
@@ -124,14 +127,22 @@ def _bucket_of(pid: str) -> int:
 
 
 class _Spiller:
-    """Buffers records per bucket and spills them to parquet files in the scratch folder."""
+    """Buffers records per bucket and spills them to parquet files in the scratch folder.
+
+    Nested columns (lists of messages) travel as JSON text: encoding them with ``json`` is far
+    cheaper than building nested arrow arrays row by row, and they are decoded column-wise,
+    only for the rows that are written (:func:`_decode_nested`).
+    """
 
     def __init__(self, scratch: Path, schema: pa.Schema, tag: str):
         self.scratch, self.schema, self.tag = scratch, schema, tag
+        self.nested = [f.name for f in schema if f.metadata and b"json" in f.metadata]
         self.buffers: dict[int, list[dict[str, Any]]] = {}
         self.buffered, self.files = 0, 0
 
     def add(self, record: dict[str, Any]) -> None:
+        for name in self.nested:
+            record[name] = json.dumps(record[name], ensure_ascii=False)
         self.buffers.setdefault(_bucket_of(record["prompt_id"]), []).append(record)
         self.buffered += 1
         if self.buffered >= SPILL_ROWS:
@@ -143,7 +154,7 @@ class _Spiller:
             folder.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pylist(records, schema=self.schema)
             pq.write_table(table, folder / f"{self.tag}-{self.files:06d}.parquet",
-                           compression="lz4")
+                           compression="lz4", use_dictionary=False, write_statistics=False)
         self.files += 1
         self.buffers, self.buffered = {}, 0
 
@@ -206,10 +217,24 @@ def _worker_entry(setup: _WorkerSetup, index: int, units: list[WorkUnit]) -> Sta
 
 
 def _spill_schema(pipeline: Pipeline) -> pa.Schema:
-    schema = pipeline.features().arrow_schema
-    for name, type_ in INTERNAL.items():
-        schema = schema.append(pa.field(name, type_))
-    return schema
+    """The output columns, nested ones as JSON text, then the internal keys."""
+    fields = [pa.field(f.name, pa.string(), metadata={"json": "1"})
+              if pa.types.is_nested(f.type) else f for f in pipeline.features().arrow_schema]
+    return pa.schema(fields + [pa.field(name, type_) for name, type_ in INTERNAL.items()])
+
+
+def _decode_nested(table: pa.Table, schema: pa.Schema, out_schema: pa.Schema) -> pa.Table:
+    """Turn the JSON text columns of a spilled table back into nested arrow columns."""
+    import polars as pl
+
+    for i, field in enumerate(schema):
+        if field.metadata and b"json" in field.metadata:
+            target = out_schema.field(field.name).type
+            decoded = pl.from_arrow(table.column(i)).str.json_decode(
+                pl.from_arrow(pa.array([], type=target)).dtype)
+            table = table.set_column(i, out_schema.field(field.name),
+                                     decoded.to_arrow().cast(target))
+    return table
 
 
 def run_workers(pipeline: Pipeline, units: list[WorkUnit], scratch: Path, dump: bool) -> Stats:
@@ -246,12 +271,18 @@ def run_workers(pipeline: Pipeline, units: list[WorkUnit], scratch: Path, dump: 
 # ---------------------------------------------------------------- stage 2: buckets to splits
 
 
-def _read_bucket(scratch: Path, bucket: int, schema: pa.Schema) -> pa.Table | None:
+KEYS = ["prompt_id", *INTERNAL]
+
+
+def _read_bucket(scratch: Path, bucket: int, schema: pa.Schema,
+                 columns: list[str] | None = None) -> pa.Table | None:
     folder = scratch / "buckets" / f"{bucket:03d}"
     if not folder.exists():
         return None
     files = sorted(folder.glob("*.parquet"))
-    table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
+    table = pa.concat_tables([pq.read_table(f, schema=schema, columns=columns) for f in files])
     return table.sort_by([("prompt_id", "ascending"), ("_dedup_key", "ascending"),
                           ("_order_key", "ascending"), ("_ref", "ascending")])
 
@@ -280,14 +311,15 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
     # Pass A: duplicates, and the draws that sampling and test assignment are based on.
     selects, splits = [], []
     for bucket in tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: dedup", **bar_kw):
-        table = _read_bucket(scratch, bucket, schema)
+        table = _read_bucket(scratch, bucket, schema, columns=None if dump else KEYS)
         if table is None:
             continue
         dup = _duplicate_mask(table)
         if dup.any():
             stats.dropped["duplicate"] += int(dup.sum())
             if dump is not None:
-                for rec in table.filter(pa.array(dup)).to_pylist():
+                dups = _decode_nested(table.filter(pa.array(dup)), schema, out_schema)
+                for rec in dups.to_pylist():
                     dump(_dump_record(rec, Drop("duplicate", "same as an earlier row")))
         unique = table.filter(pa.array(~dup))
         selects.append(unique["_select"].to_numpy())
@@ -301,6 +333,8 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
         split_all = split_all[select_all <= select_max]
     if plan.test_size is not None:
         k = min(plan.test_size, len(split_all))
+        if plan.max_test_share is not None:
+            k = min(k, int(plan.max_test_share * len(split_all)))
         test_max = _kth_smallest(split_all, k) if k else -1
     else:
         test_max = int(plan.test_share * 2**64) - 1 if plan.test_share > 0 else -1
@@ -318,10 +352,11 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
             over = table.filter(pc.invert(chosen))
             stats.dropped["over_target_size"] += over.num_rows
             if dump is not None:
-                for rec in over.to_pylist():
+                for rec in _decode_nested(over, schema, out_schema).to_pylist():
                     dump(_dump_record(rec, Drop("over_target_size",
                                                 f"not sampled into {plan.target_size} rows")))
             table = table.filter(chosen)
+        table = _decode_nested(table, schema, out_schema)
         is_test = pc.less_equal(table["_split"], pa.scalar(max(test_max, 0), pa.uint64())) \
             if test_max >= 0 else pa.array(np.zeros(table.num_rows, bool))
         parts = {plan.train: table.filter(pc.invert(is_test)), plan.test: table.filter(is_test)}

@@ -56,12 +56,20 @@ class Stats:
 
 
 class Step:
-    """A named, pure processing step."""
+    """A named, pure processing step.
+
+    ``apply`` handles one row. ``apply_batch`` handles the rows of a work unit at once and by
+    default calls ``apply`` on each; a step overrides it to do columnar work (e.g. a regex over
+    every message with polars) and must give the same results as ``apply`` row by row.
+    """
 
     name: str = "step"
 
     def apply(self, row: dict[str, Any], stats: Stats) -> dict[str, Any] | Drop:
         raise NotImplementedError
+
+    def apply_batch(self, rows: list[dict[str, Any]], stats: Stats) -> list[dict[str, Any] | Drop]:
+        return [self.apply(row, stats) for row in rows]
 
 
 class Filter(Step):
@@ -77,26 +85,36 @@ class Filter(Step):
 
 def run_steps(rows: Iterable[tuple[str, Any]], parse: Callable[[str, Any], dict | Drop],
               steps: list[Step], stats: Stats,
-              on_drop: Callable[[str, Any, Drop], None]) -> Iterator[dict[str, Any]]:
-    """Parse each ``(ref, raw)`` row and run it through ``steps``.
+              on_drop: Callable[[str, Any, Drop], None]) -> list[dict[str, Any]]:
+    """Parse each ``(ref, raw)`` row of a batch and run the batch through ``steps``.
 
-    Yields the rows that pass; each dropped row goes to ``on_drop(ref, row, drop)`` and is
-    counted under its reason. ``stats.kept`` is left to the caller, since later global stages
-    (deduplication, sampling) may still drop rows.
+    Returns the rows that pass; each dropped row goes to ``on_drop(ref, row, drop)`` and is
+    counted under its reason. A row leaves at the first step that drops it, so a row is counted
+    once. ``stats.kept`` is left to the caller, since later global stages (deduplication,
+    sampling) may still drop rows.
     """
+    alive: list[dict[str, Any]] = []
+    refs: list[str] = []
     for ref, raw in rows:
         stats.rows_in += 1
-        row: dict[str, Any] | Drop = parse(ref, raw)
+        row = parse(ref, raw)
         if isinstance(row, Drop):
             stats.dropped[row.reason] += 1
             on_drop(ref, raw, row)
-            continue
-        for step in steps:
-            result = step.apply(row, stats)
+        else:
+            alive.append(row)
+            refs.append(ref)
+    for step in steps:
+        if not alive:
+            break
+        results = step.apply_batch(alive, stats)
+        survivors, survivor_refs = [], []
+        for ref, row, result in zip(refs, alive, results):
             if isinstance(result, Drop):
                 stats.dropped[result.reason] += 1
                 on_drop(ref, row, result)
-                break
-            row = result
-        else:
-            yield row
+            else:
+                survivors.append(result)
+                survivor_refs.append(ref)
+        alive, refs = survivors, survivor_refs
+    return alive

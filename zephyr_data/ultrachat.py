@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import polars as pl
+
 from .config import ConfigError, PipelineConfig, load_yaml, option
 from .engine import Pipeline, SplitPlan, prompt_id, seeded_u64
 from .errors import InputError
 from .schemas import ultrachat_features
 from .steps import Drop, Filter, Stats, Step
-from .truecasing import truecase
+from .truecasing import CANDIDATE_POLARS, truecase
 
 FILTERS_FILE = "ultrachat_filters.yaml"
 
@@ -109,38 +111,76 @@ STRUCTURAL = {cls.name: cls for cls in (EmptyDialogue, NoAssistantTurn, OddTurnC
 
 
 class PersonaAnswer(Filter):
-    """Drops a dialogue when an assistant turn matches one of the rule's patterns."""
+    """Drops a dialogue when an assistant turn matches one of the rule's patterns.
+
+    A batch is matched column-wise with polars (Rust regex, case-insensitive) over every
+    assistant turn at once; ``check`` on one row takes the same path.
+    """
 
     def __init__(self, name: str, patterns: list[str]):
         self.name = name
-        self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        self.source = "|".join(f"(?:{p})" for p in patterns)
+        self.pattern = re.compile(self.source, re.IGNORECASE)
 
     def check(self, row: dict[str, Any]) -> str | None:
-        for i in range(1, len(row["messages"]), 2):
-            if m := self.pattern.search(row["messages"][i]):
-                return f"turn {i}: {m.group()!r}"
-        return None
+        result = self.apply_batch([row], Stats())[0]
+        return result.detail if isinstance(result, Drop) else None
+
+    def apply_batch(self, rows: list[dict[str, Any]], stats: Stats) -> list[dict[str, Any] | Drop]:
+        owners, turns = assistant_turns(rows)
+        hits = pl.Series(turns, dtype=pl.String).str.contains("(?i)" + self.source)
+        results: list[dict[str, Any] | Drop] = list(rows)
+        for position in hits.arg_true().to_list():
+            row_index, turn = owners[position]
+            if isinstance(results[row_index], Drop):
+                continue
+            text = rows[row_index]["messages"][turn]
+            m = self.pattern.search(text)
+            matched = m.group() if m else text[:60]
+            results[row_index] = Drop(self.name, f"turn {turn}: {matched!r}")
+        return results
+
+
+def assistant_turns(rows: list[dict[str, Any]]) -> tuple[list[tuple[int, int]], list[str]]:
+    """Every assistant turn of a batch, with (row index, turn index) for each."""
+    owners, turns = [], []
+    for r, row in enumerate(rows):
+        messages = row["messages"]
+        for t in range(1, len(messages), 2):
+            owners.append((r, t))
+            turns.append(messages[t])
+    return owners, turns
 
 
 class Truecase(Step):
-    """Repairs messages with broken capitalization and counts what it changed."""
+    """Repairs messages with broken capitalization and counts what it changed.
+
+    Candidates are found column-wise with polars (``CANDIDATE_POLARS``, a superset of what the
+    truecaser treats as broken); only those go through the Python truecaser.
+    """
 
     name = "truecase"
 
     def apply(self, row: dict[str, Any], stats: Stats) -> dict[str, Any]:
-        changed = 0
-        messages = []
-        for text in row["messages"]:
-            repair = truecase(text)
+        return self.apply_batch([row], stats)[0]
+
+    def apply_batch(self, rows: list[dict[str, Any]], stats: Stats) -> list[dict[str, Any]]:
+        owners = [(r, t) for r, row in enumerate(rows) for t in range(len(row["messages"]))]
+        texts = pl.Series([rows[r]["messages"][t] for r, t in owners], dtype=pl.String)
+        repaired: dict[int, dict[int, str]] = {}
+        for position in texts.str.contains(CANDIDATE_POLARS).arg_true().to_list():
+            r, t = owners[position]
+            repair = truecase(rows[r]["messages"][t])
             if repair.letters_changed:
-                changed += 1
+                repaired.setdefault(r, {})[t] = repair.text
                 stats.counters["truecased_letters"] += repair.letters_changed
-            messages.append(repair.text)
-        if changed:
-            stats.counters["truecased_messages"] += changed
+        out = list(rows)
+        for r, changes in repaired.items():
+            stats.counters["truecased_messages"] += len(changes)
             stats.counters["truecased_dialogues"] += 1
-            row = {**row, "messages": messages, "original": row["messages"]}
-        return row
+            messages = [changes.get(t, text) for t, text in enumerate(rows[r]["messages"])]
+            out[r] = {**rows[r], "messages": messages, "original": rows[r]["messages"]}
+        return out
 
 
 def role_of(index: int) -> str:
