@@ -125,16 +125,23 @@ def input_words(folder: Path, limit: int | None = None) -> int:
     return words
 
 
-def naive_ultrachat(path: Path, phrases: list[str]) -> tuple[set[str], float]:
+def naive_ultrachat(path: Path) -> tuple[set[str], float]:
     """What a user would write first: datasets.map with per-row Python, the truecaser on every
-    message, substring filters, then a pass for exact duplicates."""
+    message, the same persona patterns searched turn by turn, then a pass for exact
+    duplicates."""
+    import re
+
     import datasets
     from nltk.tokenize import NLTKWordTokenizer
     from nltk.tokenize.treebank import TreebankWordDetokenizer
     from truecase import TrueCaser
 
+    from zephyr_data.ultrachat import default_filters
+
     started = time.perf_counter()
     caser, tokenizer, detok = TrueCaser(), NLTKWordTokenizer(), TreebankWordDetokenizer()
+    patterns = [re.compile(p, re.IGNORECASE)
+                for ps in default_filters()["persona_rules"].values() for p in ps]
     ds = datasets.load_dataset("json", data_files=str(path), split="train",
                                cache_dir=tempfile.mkdtemp())
 
@@ -142,7 +149,7 @@ def naive_ultrachat(path: Path, phrases: list[str]) -> tuple[set[str], float]:
         data = row["data"]
         if len(data) < 2 or len(data) % 2 or any(not t.strip() for t in data):
             return {"keep": False, "data": data}
-        if any(p in t.lower() for t in data[1::2] for p in phrases):
+        if any(p.search(t) for t in data[1::2] for p in patterns):
             return {"keep": False, "data": data}
         cased = [detok.detokenize(caser.get_true_case_from_tokens(tokenizer.tokenize(t), "as-is"))
                  for t in data]
@@ -157,15 +164,6 @@ def naive_ultrachat(path: Path, phrases: list[str]) -> tuple[set[str], float]:
             seen.add(raw[row_id])
             kept.add(row_id)
     return kept, time.perf_counter() - started
-
-
-NAIVE_PHRASES = ["as an ai", "as a language model", "as a large language model", "i am an ai",
-                 "i'm an ai", "being an ai", "as an artificial intelligence",
-                 "don't have personal experience", "do not have personal experience",
-                 "don't have emotions", "do not have emotions", "don't have feelings",
-                 "do not have feelings", "don't have opinions", "do not have opinions",
-                 "don't have personal opinions", "do not have personal opinions",
-                 "don't have personal beliefs", "do not have personal beliefs"]
 
 
 def ours_kept_ids(path: Path, out: Path, workers: int) -> tuple[set[str], float]:
@@ -190,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--naive-rows", type=int, default=20_000)
     parser.add_argument("--feedback-rows", type=int, default=ULTRAFEEDBACK_SIZE)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "zephyr-bench")
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "zephyr-bench")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
                        args.workers)
         (path,) = sorted(raw.glob("*.jsonl"))
         ours, ours_s = ours_kept_ids(path, args.workdir / "out-slice", args.workers)
-        naive, naive_s = naive_ultrachat(path, NAIVE_PHRASES)
+        naive, naive_s = naive_ultrachat(path)
         same = "same kept rows" if ours == naive else \
             f"kept rows differ: {len(ours ^ naive)} of {len(ours | naive)}"
         print(f"naive {naive_s:8.1f} s   ours {ours_s:6.1f} s   ratio x{naive_s / ours_s:.1f}   "

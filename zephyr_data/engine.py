@@ -227,12 +227,12 @@ def _decode_nested(table: pa.Table, schema: pa.Schema, out_schema: pa.Schema) ->
     """Turn the JSON text columns of a spilled table back into nested arrow columns."""
     import polars as pl
 
-    for i, field in enumerate(schema):
-        if field.metadata and b"json" in field.metadata:
-            target = out_schema.field(field.name).type
+    for i, column in enumerate(schema):
+        if column.metadata and b"json" in column.metadata:
+            target = out_schema.field(column.name).type
             decoded = pl.from_arrow(table.column(i)).str.json_decode(
                 pl.from_arrow(pa.array([], type=target)).dtype)
-            table = table.set_column(i, out_schema.field(field.name),
+            table = table.set_column(i, out_schema.field(column.name),
                                      decoded.to_arrow().cast(target))
     return table
 

@@ -37,6 +37,9 @@ PROTECTED = re.compile(
 # one: '"Is it true?" she asked' goes on in lower case.
 SENTENCE_END = re.compile(r"[.!?]\s+")
 PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
+_LOWER_NEXT = r"(?=[\"“‘*_]*[a-z])"  # finding broken text only needs lower-case starts
+SENTENCE_END_LOWER = re.compile(SENTENCE_END.pattern + _LOWER_NEXT)
+PARAGRAPH_LOWER = re.compile(PARAGRAPH.pattern + _LOWER_NEXT)
 LINE_START = re.compile(r"\n[ \t]*")
 LIST_MARKER = re.compile(r"(?:[-*+•>]|\d{1,3}[.)]|[a-zA-Z][.)]|#{1,6})[ \t]+")
 CODE_LINE = re.compile(
@@ -148,7 +151,8 @@ def sentence_starts(masked: str, *, lines: bool = False) -> list[int]:
 
     With ``lines=False`` (finding broken text) list items and headings do not count, since in
     well-formed text they often begin in lower case. With ``lines=True`` (repairing a message
-    already found broken) every line start counts, after its list marker.
+    already found broken) every line start counts, after its list marker. Finding broken text
+    only looks at the starts followed by a lower-case letter.
     """
     starts = []
 
@@ -160,7 +164,7 @@ def sentence_starts(masked: str, *, lines: bool = False) -> list[int]:
             starts.append(pos)
 
     add(len(masked) - len(masked.lstrip()))
-    for m in SENTENCE_END.finditer(masked):
+    for m in (SENTENCE_END if lines else SENTENCE_END_LOWER).finditer(masked):
         if "\n" in m.group():
             add(m.end())
             continue
@@ -169,7 +173,7 @@ def sentence_starts(masked: str, *, lines: bool = False) -> list[int]:
         if token.endswith("..") or word in ABBREVIATIONS or len(word) <= 1 or "." in word:
             continue
         starts.append(m.end())
-    for m in (LINE_START if lines else PARAGRAPH).finditer(masked):
+    for m in (LINE_START if lines else PARAGRAPH_LOWER).finditer(masked):
         add(m.end())
     return sorted(set(starts))
 

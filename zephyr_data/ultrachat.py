@@ -8,7 +8,6 @@ truecased; the rest become ``{"prompt", "prompt_id", "messages": [{"content", "r
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -183,6 +182,11 @@ class Truecase(Step):
         return out
 
 
+def dialogue_key(turns: list[str]) -> str:
+    """sha256 of the turns, length-prefixed so that no two dialogues share a key."""
+    return hashlib.sha256("".join(f"{len(t)}:{t}" for t in turns).encode()).hexdigest()
+
+
 def role_of(index: int) -> str:
     return "user" if index % 2 == 0 else "assistant"
 
@@ -238,7 +242,7 @@ class UltraChatPipeline(Pipeline):
     def to_record(self, row: dict[str, Any]) -> dict[str, Any]:
         messages = [{"content": text, "role": role_of(i)}
                     for i, text in enumerate(row["messages"])]
-        key = hashlib.sha256(json.dumps(row["messages"], ensure_ascii=False).encode()).hexdigest()
+        key = dialogue_key(row["messages"])
         pid = prompt_id(row["messages"][0])
         return {"prompt": row["messages"][0], "prompt_id": pid, "messages": messages,
                 "_dedup_key": key, "_order_key": key, "_ref": row["ref"],

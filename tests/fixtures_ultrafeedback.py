@@ -1,0 +1,179 @@
+"""Helpers for the UltraFeedback tests: raw rows built by hand, in-process and end-to-end runs,
+and raw rows rebuilt from the real published preference rows in ``../shared/data``.
+
+Import explicitly (``from fixtures_ultrafeedback import ...``); pytest does not load it itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from zephyr_data.build import BuildResult, build  # noqa: E402
+from zephyr_data.config import make_config, parse_config  # noqa: E402
+from zephyr_data.errors import InputError  # noqa: E402
+from zephyr_data.steps import Drop, Stats, run_steps  # noqa: E402
+from zephyr_data.ultrafeedback import (  # noqa: E402
+    ASPECTS,
+    UltraFeedbackConfig,
+    UltraFeedbackPipeline,
+)
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PUBLISHED = SHARED_DATA / "ultrafeedback"
+
+Rating = int | float | str | None  # None: the aspect is missing from the annotations
+
+
+def completion(response: str, ratings: tuple[Rating, ...] = (5, 5, 5, 5),
+               overall: Any = 8.0, model: str = "gpt-4") -> dict[str, Any]:
+    """A raw completion; each aspect rating is written as UltraFeedback does, a string."""
+    annotations = {aspect: {"Rating": str(r), "Rationale": f"{aspect} rationale."}
+                   for aspect, r in zip(ASPECTS, ratings, strict=True) if r is not None}
+    return {"annotations": annotations, "critique": "A critique.",
+            "custom_system_prompt": "You are a helpful assistant.", "fine-grained_score": 4.0,
+            "model": model, "overall_score": overall, "principle": "helpfulness",
+            "response": response}
+
+
+def raw_row(instruction: str, completions: list[dict[str, Any]],
+            source: str = "evol_instruct") -> dict[str, Any]:
+    return {"source": source, "instruction": instruction,
+            "models": [c.get("model") for c in completions if isinstance(c, dict)],
+            "completions": completions, "correct_answers": ["None"],
+            "incorrect_answers": ["None"]}
+
+
+def rated(*scores: float | str, prefix: str = "answer") -> list[dict[str, Any]]:
+    """Completions ``answer 0``, ``answer 1``, ... whose four ratings all equal each score."""
+    return [completion(f"{prefix} {i}", (s, s, s, s)) for i, s in enumerate(scores)]
+
+
+def config(**values: Any) -> UltraFeedbackConfig:
+    return make_config(UltraFeedbackConfig, {"output_dir": "unused", "progress": False,
+                                             **values}, "test")
+
+
+def process(rows: list[Any], **values: Any) -> tuple[dict[str, dict], dict[str, Drop], Stats]:
+    """Run rows through parse and the steps in-process (no runner, no files).
+
+    Returns the output records and the drops, both by row ref (``row0``, ``row1``, ...), and
+    the stats. Global stages (duplicates, splits) are not run.
+    """
+    pipeline = UltraFeedbackPipeline(config(**values))
+    records: dict[str, dict] = {}
+    drops: dict[str, Drop] = {}
+    stats = Stats()
+
+    def parse(ref: str, raw: Any) -> dict | Drop:
+        try:
+            return pipeline.parse(ref, raw)
+        except InputError as err:
+            if pipeline.config.on_bad_row == "drop":
+                return Drop("invalid_row", str(err))
+            raise
+
+    def on_drop(ref: str, row: Any, drop: Drop) -> None:
+        drops[ref] = drop
+
+    refs = ((f"row{i}", row) for i, row in enumerate(rows))
+    for row in run_steps(refs, parse, pipeline.steps(), stats, on_drop):
+        records[row["ref"]] = pipeline.to_record(row)
+    return records, drops, stats
+
+
+def pair(record: dict[str, Any]) -> tuple[str, str, float, float]:
+    """(chosen answer, rejected answer, score_chosen, score_rejected) of an output record."""
+    return (record["chosen"][1]["content"], record["rejected"][1]["content"],
+            record["score_chosen"], record["score_rejected"])
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
+                     + "\n")
+    return path
+
+
+def run_build(argv: list[str]) -> BuildResult:
+    """Build from command-line style options, quietly."""
+    cfg = parse_config(UltraFeedbackConfig, [*argv, "--no-progress"], "test", "test")
+    return build(UltraFeedbackPipeline(cfg), command=["test", *argv])
+
+
+def data_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+
+
+def output_rows(folder: Path, splits: tuple[str, ...] = ("train_prefs", "test_prefs")
+                ) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for split in splits:
+        for path in sorted((folder / "data").glob(f"{split}-*.parquet")):
+            rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+# ------------------------------------------------------------------ the real published rows
+
+
+def published(name: str) -> list[dict[str, Any]]:
+    path = PUBLISHED / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not there: the shared real data sits beside the checkout.")
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def chosen_second(prompt: str) -> bool:
+    """Put the published "chosen" second in about half the rows, fixed by the prompt."""
+    return hashlib.sha256(prompt.encode()).digest()[0] % 2 == 1
+
+
+def _ordered(prompt: str, chosen: dict, rejected: dict) -> list[dict[str, Any]]:
+    return [rejected, chosen] if chosen_second(prompt) else [chosen, rejected]
+
+
+def raw_from_trl(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``trl-lib/ultrafeedback_binarized`` row as raw UltraFeedback, for ``--score overall``:
+    two completions whose ``overall_score`` is the published score."""
+    meta = row["metadata"]
+    chosen = completion(row["chosen"], overall=meta["score_chosen"], model="published-chosen")
+    rejected = completion(row["rejected"], overall=meta["score_rejected"],
+                          model="published-rejected")
+    return raw_row(row["prompt"], _ordered(row["prompt"], chosen, rejected), source="sharegpt")
+
+
+def ratings_with_mean(score: float, with_na: bool) -> tuple[Rating, ...]:
+    """Four aspect ratings (1..5) whose mean, "N/A" excluded, is ``score``."""
+    if with_na and float(score).is_integer():
+        return (int(score), "N/A", int(score), int(score))
+    total = round(score * 4)
+    assert total == score * 4, f"{score} is not a mean of four integer ratings"
+    base, extra = divmod(total, 4)
+    return tuple(base + 1 if i < extra else base for i in range(4))
+
+
+def raw_from_argilla(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """An Argilla-style row as raw UltraFeedback, for ``--score mean``: two completions whose
+    aspect ratings average to the published rating (some with an "N/A" aspect)."""
+    meta = row["metadata"]
+    chosen = completion(row["chosen"], ratings_with_mean(meta["rating_chosen"], index % 2 == 0),
+                        model=meta["chosen_model"])
+    rejected = completion(row["rejected"],
+                          ratings_with_mean(meta["rating_rejected"], index % 3 == 0),
+                          model=meta["rejected_model"])
+    return raw_row(row["prompt"], _ordered(row["prompt"], chosen, rejected),
+                   source=meta["source"])
