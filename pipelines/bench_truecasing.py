@@ -9,37 +9,21 @@ Expected on the 3,998 real UltraFeedback replies in ../shared/data (2-core machi
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from nltk.tokenize import NLTKWordTokenizer
 
+from zephyr_data.realtext import DEFAULT_DATA, real_replies
 from zephyr_data.truecasing import truecase
 from zephyr_data.truecasing_eval import break_sentence_starts, evaluate
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def load_replies(data: Path) -> list[str]:
-    replies = []
-    for name in ("trl_binarized_sample1000.jsonl", "argilla_style_sample1000.jsonl"):
-        with open(data / "ultrafeedback" / name, encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                for key in ("chosen", "rejected"):
-                    value = row[key]
-                    value = value[-1]["content"] if isinstance(value, list) else value
-                    if value.strip():
-                        replies.append(value)
-    return replies
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
-    replies = load_replies(args.data)
+    replies = real_replies(args.data)
     truecase("warm up. the model loads once.")
     rates = evaluate(replies)
     tokenizer = NLTKWordTokenizer()

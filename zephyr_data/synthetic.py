@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .readers import sample_path
+from .realtext import real_prompts, real_replies
 from .truecasing import is_broken
 from .truecasing_eval import break_sentence_starts
 from .ultrachat import default_filters
@@ -50,20 +51,11 @@ class TextPool:
 
     @classmethod
     def load(cls, shared_data: Path | None = None) -> TextPool:
-        prompts, replies = [], []
-        files = sorted((shared_data / "ultrafeedback").glob("*.jsonl")) \
-            if shared_data and (shared_data / "ultrafeedback").is_dir() else []
-        for path in files:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    row = json.loads(line)
-                    prompts.append(row["prompt"])
-                    for key in ("chosen", "rejected"):
-                        value = row[key]
-                        value = value[-1]["content"] if isinstance(value, list) else value
-                        if value.strip():
-                            replies.append(value)
-        if not files:  # the bundled samples
+        prompts: list[str] = []
+        replies: list[str] = []
+        if shared_data and (shared_data / "ultrafeedback").is_dir():
+            prompts, replies = real_prompts(shared_data), real_replies(shared_data)
+        else:  # the bundled samples
             with open(sample_path("ultrachat_sample.jsonl"), encoding="utf-8") as fh:
                 for line in fh:
                     data = json.loads(line).get("data") or []

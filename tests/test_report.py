@@ -1,0 +1,193 @@
+"""The quality report (plots, card section) and the helpers the notebooks call, on real builds
+of the bundled samples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from zephyr_data import report
+from zephyr_data.steps import Stats
+from zephyr_data.writer import data_fingerprint
+
+UC_PLOTS = ["turns_per_dialogue.png", "tokens_per_message.png", "drops_per_reason.png",
+            "truecased_share.png"]
+UF_PLOTS = ["turns_per_dialogue.png", "tokens_per_message.png", "drops_per_reason.png",
+            "scores.png", "score_margin.png"]
+
+
+PIPELINES = {"ultrachat": "pipelines.build_ultrachat",
+             "ultrafeedback": "pipelines.build_ultrafeedback"}
+
+
+def sample_build(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """A --sample build with --dump-dropped, made once per test session (test_notebooks.py
+    shares it); tests must not write into it."""
+    root = tmp_path_factory.getbasetemp() / "zephyr-sample-builds"
+    out, dump = root / name, root / f"{name}_dropped.jsonl"
+    if not (out / "manifest.json").is_file():
+        main = pytest.importorskip(PIPELINES[name]).main
+        assert main(["--sample", "--output-dir", str(out), "--dump-dropped", str(dump),
+                     "--no-progress"]) == 0
+    return out, dump
+
+
+def _load(tmp_path_factory, name: str) -> tuple[Path, dict, Path]:
+    out, dump = sample_build(tmp_path_factory, name)
+    return out, json.loads((out / "manifest.json").read_text(encoding="utf-8")), dump
+
+
+@pytest.fixture(scope="module")
+def uc(tmp_path_factory):
+    return _load(tmp_path_factory, "ultrachat")
+
+
+@pytest.fixture(scope="module")
+def uf(tmp_path_factory):
+    return _load(tmp_path_factory, "ultrafeedback")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_ultrachat_report_plots_card_and_fingerprint(uc, tmp_path):
+    folder, manifest, _ = uc
+    folder = Path(shutil.copytree(folder, tmp_path / "build"))
+    paths = report.write_report(folder, manifest)
+    assert [p.name for p in paths] == UC_PLOTS
+    for path in paths:
+        assert path.parent == folder / "report"
+        assert png_size(path) == (800, 450)
+        data = path.read_bytes()
+        assert len(data) > 10_000
+        assert b"Software" not in data and b"matplotlib" not in data  # no version, no date
+    markdown = report.report_markdown(paths)
+    for path in paths:
+        assert f"](report/{path.name})" in markdown
+    assert data_fingerprint(folder)[0] == manifest["fingerprint"]  # report/ is not data
+
+
+def test_plots_are_byte_identical_when_redrawn(uc, tmp_path):
+    folder, manifest, _ = uc
+    first = report.write_report(folder, manifest, out_dir=tmp_path / "a")
+    second = report.write_report(folder, manifest, out_dir=tmp_path / "b")
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_mirrored_splits_are_counted_once(uc, uf):
+    assert report.primary_splits(uc[0], uc[1]) == ["train_sft", "test_sft"]
+    assert report.primary_splits(uf[0], uf[1]) == ["train_prefs", "test_prefs"]
+    table, _ = report.read_rows(uc[0], uc[1])
+    assert table.num_rows == uc[1]["stats"]["kept"]
+
+
+def test_ultrafeedback_report_with_source_counters(uf, tmp_path):
+    folder, manifest, _ = uf
+    assert [p.name for p in report.write_report(folder, manifest, tmp_path / "a")] == UF_PLOTS
+    stats = Stats()
+    counter = report.SourceCounter()
+    for source in ["sharegpt"] * 3 + ["evol_instruct", None]:
+        counter.apply({"source": source}, stats)
+    assert dict(stats.counters) == {"source:sharegpt": 3, "source:evol_instruct": 1,
+                                    "source:unknown": 1}
+    with_sources = {**manifest, "stats": {**manifest["stats"], "counters": {
+        **manifest["stats"]["counters"], **stats.counters}}}
+    paths = report.write_report(folder, with_sources, tmp_path / "b")
+    assert [p.name for p in paths] == [*UF_PLOTS, "rows_per_source.png"]
+    table, _ = report.read_rows(folder, manifest)
+    assert report.source_counts(table, with_sources) == (
+        {"sharegpt": 3, "evol_instruct": 1, "unknown": 1},
+        "rows that passed every rule, before deduplication")
+
+
+def test_whitespace_tokens_match_str_split(responses):
+    import pyarrow as pa
+
+    texts = [*responses[:1500], "", "   ", " a  b\n\tc "]
+    assert report.whitespace_tokens(pa.array(texts)).tolist() == [len(t.split()) for t in texts]
+
+
+def test_truecased_jsonl_feeds_the_plot_and_the_pages(uc, tmp_path):
+    """The ``truecased.jsonl`` format asked of the lead: prompt_id, index, before, after."""
+    folder, manifest, _ = uc
+    table, _ = report.read_rows(folder, manifest)
+    row = table.slice(0, 1).to_pylist()[0]
+    after = row["messages"][0]["content"]
+    record = {"prompt_id": row["prompt_id"], "index": 0, "before": after.lower(), "after": after}
+    (tmp_path / "data").symlink_to(folder / "data")
+    (tmp_path / report.TRUECASED_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    build = report.Build(tmp_path, manifest)
+    assert report.truecasing_source(build) == tmp_path / report.TRUECASED_FILE
+    assert report.truecasing_changes(tmp_path / report.TRUECASED_FILE) == [
+        {**record, "role": "user"}]
+    assert "<mark" in report.truecasing_html(build)
+    paths = report.write_report(tmp_path, manifest, tmp_path / "plots")
+    assert paths[-1].name == "truecased_share.png"
+
+
+def test_truecasing_recomputed_from_the_bundled_sample(uc):
+    folder, manifest, _ = uc
+    build = report.Build(folder, manifest)
+    source = report.truecasing_source(build)
+    assert source is not None and source.name == "ultrachat_sample.jsonl"
+    keep = report.output_prompt_ids(build)
+    changes = report.truecasing_changes(source, 0, 100, keep_ids=keep)
+    assert {c["prompt_id"] for c in changes} <= keep
+    # the counter also counts dialogues dropped later as duplicates
+    assert 1 <= len({c["prompt_id"] for c in changes}) \
+        <= manifest["stats"]["counters"]["truecased_dialogues"]
+    for c in changes:
+        assert c["before"] != c["after"] and c["before"].lower() == c["after"].lower()
+    page1 = report.truecasing_changes(source, 1, 3, keep_ids=keep)
+    assert page1 == changes[3:6]
+
+
+def test_page_through_dropped_rows(uc):
+    _, manifest, dump = uc
+    counts = report.dropped_counts(dump)
+    assert counts == dict(sorted(manifest["stats"]["dropped"].items(),
+                                 key=lambda kv: (-kv[1], kv[0])))
+    reason = "as_an_ai"
+    n = counts[reason]
+    assert n >= 4
+    pages = [report.page_dropped(dump, reason, page, 3) for page in range(n // 3 + 2)]
+    assert [len(p) for p in pages] == [3] * (n // 3) + [n % 3, 0]
+    refs = [e["ref"] for p in pages for e in p]
+    assert len(set(refs)) == counts[reason] and all(e["reason"] == reason for p in pages for e in p)
+    page = report.format_dropped(pages[0])
+    assert page.count("<b>as_an_ai</b>") == 3 and "assistant" in page
+    assert report.page_dropped(dump.with_name("missing.jsonl"), None) == []
+    assert "No dump" in report.dropped_markdown(dump.with_name("missing.jsonl"))
+
+
+def test_dropped_rows_are_shown_escaped_with_decoded_details(tmp_path):
+    dump = tmp_path / "d.jsonl"
+    detail = {"benchmark": "mt_bench", "item_id": "81/turn-1", "matched_text": "a <b> c"}
+    dump.write_text(json.dumps({"reason": "contaminated_mt_bench", "detail": json.dumps(detail),
+                                "ref": "f:1", "row": {"messages": ["<script>x</script>", "ok"]}})
+                    + "\n", encoding="utf-8")
+    (entry,) = report.page_dropped(dump, "contaminated_mt_bench")
+    assert entry["detail"] == detail
+    page = report.format_dropped([entry])
+    assert "&lt;script&gt;" in page and "<script>" not in page and "81/turn-1" in page
+
+
+def test_open_build_and_summary(uc, tmp_path):
+    folder, manifest, _ = uc
+    build = report.open_build(folder)
+    assert build.manifest == manifest
+    text = report.summary_markdown(manifest)
+    train = manifest["splits"]["train_sft"]["num_examples"]
+    as_an_ai = manifest["stats"]["dropped"]["as_an_ai"]
+    assert f"| train_sft | {train} |" in text and f"| dropped: `as_an_ai` | {as_an_ai} |" in text
+    with pytest.raises(FileNotFoundError, match="not a Hub dataset id"):
+        report.open_build(tmp_path / "nothing")
+    drawn = report.ensure_report(build)  # the build has no report/: drawn elsewhere
+    assert drawn[0].name == "turns_per_dialogue.png" and not (folder / "report").exists()

@@ -1,0 +1,286 @@
+"""Plan a run without a GPU: ``python -m zephyr_train.plan --config zephyr-7b/sft
+--num_machines 2 --gpus_per_machine 8 --gpu a100-80gb [--key value recipe overrides]``.
+
+Prints world size, per-device batch, accumulation, global batch, optimizer steps per epoch,
+tokens per step, DeepSpeed's ZeRO-3 memory estimate per GPU and the time at a stated MFU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, MistralConfig
+
+from zephyr_train.batching import derive_gradient_accumulation
+from zephyr_train.configs import (
+    ACCELERATE_CONFIGS_DIR,
+    RecipeError,
+    ZephyrDPOConfig,
+    ZephyrSFTConfig,
+    parse_args,
+    resolve_recipe,
+)
+from zephyr_train.deepspeed_check import check_with_deepspeed, deepspeed_dict
+
+# Dense bf16 tensor-core peak per GPU (vendor datasheets).
+PEAK_BF16_FLOPS = {"a100-40gb": 312e12, "a100-80gb": 312e12, "h100-80gb": 989e12,
+                   "h200": 989e12}
+GPU_MEMORY_GIB = {"a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "h200": 141}
+# Architectures known without the Hub (config.json of mistralai/Mistral-7B-v0.1).
+KNOWN_ARCHITECTURES = {
+    "mistralai/Mistral-7B-v0.1": dict(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768,
+        rope_theta=10000.0, sliding_window=4096, rms_norm_eps=1e-5, tie_word_embeddings=False),
+}
+# Row counts of the public datasets' splits (their dataset cards).
+KNOWN_SPLIT_ROWS = {
+    ("HuggingFaceH4/ultrachat_200k", "train_sft"): 207_865,
+    ("HuggingFaceH4/ultrachat_200k", "test_sft"): 23_110,
+    ("HuggingFaceH4/ultrafeedback_binarized", "train_prefs"): 61_135,
+    ("HuggingFaceH4/ultrafeedback_binarized", "test_prefs"): 2_000,
+}
+GIB = 2**30
+
+
+@dataclass
+class Plan:
+    task: str
+    recipe: str
+    gpu: str
+    num_machines: int
+    gpus_per_machine: int
+    per_device_batch: int
+    grad_accum: int
+    global_batch: int
+    max_length: int
+    packing: bool
+    train_examples: int
+    train_examples_source: str
+    sequences_per_epoch: int
+    steps_per_epoch: int
+    epochs: float
+    total_params: int
+    largest_layer_params: int
+    num_layers: int
+    hidden_size: int
+    zero3_gpu_bytes: float
+    zero3_cpu_bytes: float
+    mfu: float
+    deepspeed_check: str
+
+    @property
+    def world_size(self) -> int:
+        return self.num_machines * self.gpus_per_machine
+
+    @property
+    def sequences_per_step(self) -> int:
+        return self.global_batch * (2 if self.task == "dpo" else 1)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Exact for packed SFT; an upper bound (every sequence at max_length) otherwise."""
+        return self.sequences_per_step * self.max_length
+
+    @property
+    def flops_per_token(self) -> float:
+        """6N + 12·L·d·s for a training token; DPO adds the reference forward (2N + 4·L·d·s)."""
+        attn = self.num_layers * self.hidden_size * self.max_length
+        if self.task == "dpo":
+            return 8 * self.total_params + 16 * attn
+        return 6 * self.total_params + 12 * attn
+
+    @property
+    def total_steps(self) -> int:
+        return math.ceil(self.steps_per_epoch * self.epochs)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return (self.flops_per_token * self.tokens_per_step
+                / (self.world_size * PEAK_BF16_FLOPS[self.gpu] * self.mfu))
+
+
+def _model_config(model_args, architecture: str | None):
+    if model_args.random_init_config is not None:
+        return MistralConfig(**model_args.random_init_config)
+    source = architecture or model_args.model_name_or_path
+    if source in KNOWN_ARCHITECTURES:
+        return MistralConfig(**KNOWN_ARCHITECTURES[source])
+    try:
+        return AutoConfig.from_pretrained(source)
+    except OSError as err:
+        raise RecipeError(
+            f"Cannot read the architecture of {source!r} ({err.__class__.__name__}). For a model "
+            "that does not exist yet (the DPO recipe starts from the SFT output), pass "
+            f"--architecture with its base model, e.g. one of {sorted(KNOWN_ARCHITECTURES)}."
+        ) from err
+
+
+def count_parameters(config) -> tuple[int, int]:
+    """(total parameters, largest single parameter tensor), counted on the meta device."""
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    sizes = [p.numel() for p in model.parameters()]
+    return sum(sizes), max(sizes)
+
+
+def _split_rows(name: str, split: str) -> tuple[int, str] | None:
+    folder = Path(name)
+    files = sorted((folder / "data").glob(f"{split}-*.parquet")) if folder.is_dir() else []
+    if files:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files), f"rows of {folder}"
+    if (name, split) in KNOWN_SPLIT_ROWS:
+        return KNOWN_SPLIT_ROWS[(name, split)], f"rows of {name} {split} (dataset card)"
+    return None
+
+
+def make_plan(argv: Sequence[str] | None = None) -> Plan:
+    parser = argparse.ArgumentParser(prog="python -m zephyr_train.plan", description=__doc__)
+    parser.add_argument("--config", required=True, help="Recipe file or packaged recipe name.")
+    parser.add_argument("--task", choices=["sft", "dpo"],
+                        help="Default: the recipe's file name (sft.yaml, dpo.yaml).")
+    parser.add_argument("--num_machines", type=int, default=2)
+    parser.add_argument("--gpus_per_machine", type=int, default=8)
+    parser.add_argument("--gpu", choices=sorted(PEAK_BF16_FLOPS), default="a100-80gb")
+    parser.add_argument("--mfu", type=float, default=0.35,
+                        help="Assumed model-FLOPs utilisation (default 0.35).")
+    parser.add_argument("--train_examples", type=int,
+                        help="Training rows (default: counted, or the dataset card's).")
+    parser.add_argument("--avg_tokens_per_example", type=float,
+                        help="Mean tokens per example, to count packed sequences (default: "
+                        "one packed sequence per example, an upper bound).")
+    parser.add_argument("--architecture", help="Hub id or directory whose config gives the "
+                        "model's shape (default: the recipe's model).")
+    parser.add_argument("--accelerate_config", default=str(ACCELERATE_CONFIGS_DIR / "zero3.yaml"))
+    args, overrides = parser.parse_known_args(argv)
+
+    recipe = resolve_recipe(args.config)
+    task = args.task or recipe.stem
+    if task not in ("sft", "dpo"):
+        raise RecipeError(f"Cannot tell the task of recipe {recipe} from its name; pass --task.")
+    if not 0 < args.mfu <= 1:
+        raise RecipeError(f"--mfu={args.mfu} must be in (0, 1], e.g. 0.35 for 35%.")
+    config_cls = ZephyrSFTConfig if task == "sft" else ZephyrDPOConfig
+    # The recipe is validated as written; use_cpu only lets bf16 recipes parse without a GPU.
+    extra = [] if torch.cuda.is_available() else ["--use_cpu", "true"]
+    os.environ.pop("WORLD_SIZE", None)
+    model_args, data_args, train_args = parse_args(
+        config_cls, ["--config", str(recipe), *overrides, *extra])
+
+    world_size = args.num_machines * args.gpus_per_machine
+    per_device = train_args.per_device_train_batch_size
+    if train_args.global_batch_size is not None:
+        global_batch = train_args.global_batch_size
+        grad_accum = derive_gradient_accumulation(global_batch, per_device, world_size)
+    else:
+        grad_accum = train_args.gradient_accumulation_steps
+        global_batch = per_device * grad_accum * world_size
+
+    rows = (args.train_examples, "--train_examples") if args.train_examples else _split_rows(
+        data_args.dataset_name, data_args.dataset_train_split)
+    if rows is None:
+        raise RecipeError(
+            f"Cannot count the rows of {data_args.dataset_name!r} split "
+            f"{data_args.dataset_train_split!r} without the Hub; pass --train_examples N.")
+    examples, source = rows
+    if data_args.max_train_samples:
+        examples = min(examples, data_args.max_train_samples)
+    packing = task == "sft" and bool(train_args.packing)
+    sequences = examples
+    if packing and args.avg_tokens_per_example:
+        sequences = math.ceil(examples * args.avg_tokens_per_example / train_args.max_length)
+    steps_per_epoch = math.ceil(sequences / global_batch)
+
+    config = _model_config(model_args, args.architecture)
+    total, largest = count_parameters(config)
+
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+
+    ds = deepspeed_dict(Path(args.accelerate_config), micro_batch=per_device,
+                        grad_accum=grad_accum, world_size=world_size)
+    offload_opt = ds["zero_optimization"]["offload_optimizer"]["device"] != "none"
+    offload_par = ds["zero_optimization"]["offload_param"]["device"] != "none"
+    cpu_bytes, gpu_bytes, _ = estimate_zero3_model_states_mem_needs(
+        total, largest, num_gpus_per_node=args.gpus_per_machine, num_nodes=args.num_machines,
+        cpu_offload=offload_opt, cpu_offload_params=offload_par, zero_init=True)
+    checked = check_with_deepspeed(ds, world_size)
+    ds_check = (f"accepted (train_batch_size {checked.train_batch_size} = micro "
+                f"{checked.train_micro_batch_size_per_gpu} x accumulation "
+                f"{checked.gradient_accumulation_steps} x {checked.world_size} ranks)")
+
+    epochs = train_args.num_train_epochs
+    if train_args.max_steps and train_args.max_steps > 0:
+        epochs = train_args.max_steps / steps_per_epoch
+    return Plan(
+        task=task, recipe=str(args.config), gpu=args.gpu, num_machines=args.num_machines,
+        gpus_per_machine=args.gpus_per_machine, per_device_batch=per_device,
+        grad_accum=grad_accum, global_batch=global_batch, max_length=train_args.max_length,
+        packing=packing, train_examples=examples, train_examples_source=source,
+        sequences_per_epoch=sequences, steps_per_epoch=steps_per_epoch, epochs=epochs,
+        total_params=total, largest_layer_params=largest,
+        num_layers=config.num_hidden_layers, hidden_size=config.hidden_size,
+        zero3_gpu_bytes=gpu_bytes, zero3_cpu_bytes=cpu_bytes, mfu=args.mfu,
+        deepspeed_check=ds_check,
+    )
+
+
+def format_plan(p: Plan) -> str:
+    seq_note = ("packed sequences, from --avg_tokens_per_example" if p.packing
+                and p.sequences_per_epoch != p.train_examples else
+                "one sequence per example" + (" (upper bound when packing; pass "
+                                              "--avg_tokens_per_example)" if p.packing else ""))
+    tok_note = ("exact: packed sequences are full" if p.packing else
+                "upper bound: every sequence at max_length")
+    if p.task == "dpo":
+        tok_note += "; chosen + rejected per pair"
+    hours = p.seconds_per_step * p.total_steps / 3600
+    lines = [
+        f"Plan for {p.task.upper()} recipe {p.recipe} on {p.num_machines} x {p.gpus_per_machine} "
+        f"{p.gpu} ({GPU_MEMORY_GIB[p.gpu]} GiB)",
+        f"  world size                 {p.world_size} processes",
+        f"  per-device batch           {p.per_device_batch}",
+        f"  gradient accumulation      {p.grad_accum}",
+        f"  global batch               {p.global_batch} = {p.per_device_batch} x {p.world_size} "
+        f"x {p.grad_accum} {'pairs' if p.task == 'dpo' else 'sequences'} of <= {p.max_length} "
+        "tokens",
+        f"  training examples          {p.train_examples:,} ({p.train_examples_source})",
+        f"  sequences per epoch        {p.sequences_per_epoch:,} ({seq_note})",
+        f"  optimizer steps per epoch  {p.steps_per_epoch:,} = ceil({p.sequences_per_epoch:,} / "
+        f"{p.global_batch})",
+        f"  epochs                     {p.epochs:g} -> {p.total_steps:,} optimizer steps",
+        f"  tokens per step            {p.tokens_per_step:,} = {p.sequences_per_step} x "
+        f"{p.max_length} ({tok_note})",
+        f"  model parameters           {p.total_params:,} (largest tensor "
+        f"{p.largest_layer_params:,})",
+        f"  ZeRO-3 model states / GPU  {p.zero3_gpu_bytes / GIB:.1f} GiB "
+        f"(DeepSpeed estimate_zero3_model_states_mem_needs; CPU {p.zero3_cpu_bytes / GIB:.1f} "
+        "GiB; activations not included)",
+        f"  DeepSpeed config check     {p.deepspeed_check}",
+        f"  FLOPs per token            {p.flops_per_token:.3e} ("
+        + ("8N + 16·L·d·s: policy on chosen+rejected, frozen reference forward"
+           if p.task == "dpo" else "6N + 12·L·d·s")
+        + ")",
+        f"  time per step at {p.mfu:.0%} MFU   {p.seconds_per_step:.1f} s "
+        f"(peak {PEAK_BF16_FLOPS[p.gpu] / 1e12:.0f} TFLOP/s bf16 per GPU)",
+        f"  expected time              {hours:.1f} h for {p.total_steps:,} steps",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> Plan:
+    plan = make_plan(sys.argv[1:] if argv is None else argv)
+    print(format_plan(plan))
+    return plan
+
+
+if __name__ == "__main__":
+    main()

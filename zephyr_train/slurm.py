@@ -1,0 +1,166 @@
+"""Launch a recipe on a Slurm allocation (default 2 nodes x 8 GPUs), one ``srun`` task per node:
+
+    sbatch --nodes=2 --ntasks-per-node=1 --gpus-per-node=8 --exclusive \\
+        --wrap "srun python -m zephyr_train.slurm --recipe zephyr-7b/sft"
+
+(``python -m zephyr_train.slurm --print-sbatch`` writes a complete batch script.) Each node
+derives the rendezvous host (first node of the job), its machine rank (``SLURM_NODEID``) and the
+process count (nodes x GPUs per node) from Slurm and runs ``accelerate launch`` with the ZeRO-3
+config. ``--dry-run`` prints the exact command of every node instead of running it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from zephyr_train.configs import ACCELERATE_CONFIGS_DIR, RecipeError, resolve_recipe
+
+DEFAULT_PORT = 29500
+
+
+def expand_hostlist(hostlist: str) -> list[str]:
+    """Expand a Slurm hostlist such as ``gpu[01-02,07],login1`` (what ``scontrol show hostnames``
+    does) into host names, keeping zero padding."""
+    hosts: list[str] = []
+    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?([^,]*)", hostlist):
+        prefix, ranges, suffix = match.groups()
+        if not ranges:
+            hosts.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            hi = hi or lo
+            if not (lo.isdigit() and hi.isdigit()) or int(hi) < int(lo):
+                raise RecipeError(f"Cannot read the range {part!r} in hostlist {hostlist!r}.")
+            hosts.extend(f"{prefix}{i:0{len(lo)}d}{suffix}" for i in range(int(lo), int(hi) + 1))
+    if not hosts:
+        raise RecipeError(f"Hostlist {hostlist!r} names no hosts.")
+    return hosts
+
+
+def _gpus_per_node(env: Mapping[str, str]) -> int | None:
+    for key in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE"):
+        value = env.get(key)
+        if value:  # "8" or "a100:8"
+            return int(value.split(":")[-1].split("(")[0])
+    return None
+
+
+@dataclass
+class SlurmLayout:
+    hosts: list[str]
+    gpus_per_node: int
+    port: int = DEFAULT_PORT
+
+    @property
+    def num_processes(self) -> int:
+        return len(self.hosts) * self.gpus_per_node
+
+    @property
+    def main_host(self) -> str:
+        return self.hosts[0]
+
+
+def layout_from_env(env: Mapping[str, str], *, nodelist: str | None = None,
+                    gpus_per_node: int | None = None, port: int = DEFAULT_PORT) -> SlurmLayout:
+    nodelist = nodelist or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if not nodelist:
+        raise RecipeError(
+            "No Slurm nodelist: SLURM_JOB_NODELIST is unset, so this is not running inside a "
+            "Slurm job. Run it with srun inside an allocation, or pass --nodelist "
+            "'node[01-02]' with --dry-run to see the commands.")
+    hosts = expand_hostlist(nodelist)
+    nnodes = env.get("SLURM_NNODES")
+    if nnodes and int(nnodes) != len(hosts):
+        raise RecipeError(f"SLURM_NNODES={nnodes} but the nodelist {nodelist!r} names "
+                          f"{len(hosts)} hosts.")
+    gpus = gpus_per_node or _gpus_per_node(env) or 8
+    return SlurmLayout(hosts=hosts, gpus_per_node=gpus, port=port)
+
+
+def node_command(layout: SlurmLayout, machine_rank: int, *, task: str, recipe: str,
+                 accelerate_config: str, overrides: Sequence[str] = ()) -> list[str]:
+    if not 0 <= machine_rank < len(layout.hosts):
+        raise RecipeError(f"Machine rank {machine_rank} is outside the {len(layout.hosts)} "
+                          "nodes of this job.")
+    return [
+        "accelerate", "launch",
+        "--config_file", accelerate_config,
+        "--num_machines", str(len(layout.hosts)),
+        "--num_processes", str(layout.num_processes),
+        "--machine_rank", str(machine_rank),
+        "--main_process_ip", layout.main_host,
+        "--main_process_port", str(layout.port),
+        "--rdzv_backend", "static",
+        "-m", f"zephyr_train.{task}",
+        "--config", recipe,
+        *overrides,
+    ]
+
+
+SBATCH_TEMPLATE = """#!/bin/bash
+#SBATCH --job-name=zephyr-7b-{task}
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1
+#SBATCH --gpus-per-node=8
+#SBATCH --cpus-per-task=96
+#SBATCH --exclusive
+#SBATCH --output=logs/%x-%j.out
+set -euo pipefail
+srun python -m zephyr_train.slurm --recipe {recipe} "$@"
+"""
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zephyr_train.slurm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="zephyr-7b/sft",
+                        help="Recipe file or packaged recipe name.")
+    parser.add_argument("--task", choices=["sft", "dpo"], help="Default: the recipe's file name.")
+    parser.add_argument("--accelerate_config", default=str(ACCELERATE_CONFIGS_DIR / "zero3.yaml"))
+    parser.add_argument("--nodelist", help="Override SLURM_JOB_NODELIST (dry runs).")
+    parser.add_argument("--gpus_per_node", type=int, help="Override SLURM_GPUS_ON_NODE.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="Rendezvous port.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Print every node's command instead of running this node's.")
+    parser.add_argument("--print-sbatch", action="store_true", help="Print a batch script.")
+    args, overrides = parser.parse_known_args(argv)
+    env = os.environ if env is None else env
+
+    recipe = str(resolve_recipe(args.recipe))
+    task = args.task or os.path.splitext(os.path.basename(recipe))[0]
+    if task not in ("sft", "dpo"):
+        raise RecipeError(f"Cannot tell the task of recipe {recipe}; pass --task sft|dpo.")
+    if args.print_sbatch:
+        print(SBATCH_TEMPLATE.format(task=task, recipe=args.recipe), end="")
+        return 0
+    layout = layout_from_env(env, nodelist=args.nodelist, gpus_per_node=args.gpus_per_node,
+                             port=args.port)
+
+    def command(rank: int) -> list[str]:
+        return node_command(layout, rank, task=task, recipe=args.recipe,
+                            accelerate_config=args.accelerate_config, overrides=overrides)
+
+    if args.dry_run:
+        print(f"# {len(layout.hosts)} nodes x {layout.gpus_per_node} GPUs = "
+              f"{layout.num_processes} processes; rendezvous {layout.main_host}:{layout.port}")
+        for rank, host in enumerate(layout.hosts):
+            print(f"[{host}] {shlex.join(command(rank))}")
+        return 0
+    if "SLURM_NODEID" not in env:
+        raise RecipeError("SLURM_NODEID is unset: start this with srun (one task per node), "
+                          "or use --dry-run.")
+    cmd = command(int(env["SLURM_NODEID"]))
+    print(shlex.join(cmd), flush=True)
+    os.execvp(cmd[0], cmd)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
