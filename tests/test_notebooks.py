@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import PIPELINES, sample_build
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-PIPELINES = {"ultrachat": "pipelines.build_ultrachat",
-             "ultrafeedback": "pipelines.build_ultrafeedback"}
 
 
 def test_notebooks_are_saved_without_outputs():
@@ -24,18 +23,6 @@ def test_notebooks_are_saved_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, path.name
                 assert "def " not in cell.source and "class " not in cell.source, \
                     f"{path.name}: put helpers in zephyr_data/report.py"
-
-
-def sample_build(tmp_path_factory, name: str) -> tuple[Path, Path]:
-    """A --sample build with --dump-dropped, made once per test session (test_report.py shares
-    it); tests must not write into it."""
-    root = tmp_path_factory.getbasetemp() / "zephyr-sample-builds"
-    out, dump = root / name, root / f"{name}_dropped.jsonl"
-    if not (out / "manifest.json").is_file():
-        main = pytest.importorskip(PIPELINES[name]).main
-        assert main(["--sample", "--output-dir", str(out), "--dump-dropped", str(dump),
-                     "--no-progress"]) == 0
-    return out, dump
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))

@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from conftest import sample_build
 
 from zephyr_data import report
 from zephyr_data.steps import Stats
@@ -18,22 +19,6 @@ UC_PLOTS = ["turns_per_dialogue.png", "tokens_per_message.png", "drops_per_reaso
             "truecased_share.png"]
 UF_PLOTS = ["turns_per_dialogue.png", "tokens_per_message.png", "drops_per_reason.png",
             "scores.png", "score_margin.png"]
-
-
-PIPELINES = {"ultrachat": "pipelines.build_ultrachat",
-             "ultrafeedback": "pipelines.build_ultrafeedback"}
-
-
-def sample_build(tmp_path_factory, name: str) -> tuple[Path, Path]:
-    """A --sample build with --dump-dropped, made once per test session (test_notebooks.py
-    shares it); tests must not write into it."""
-    root = tmp_path_factory.getbasetemp() / "zephyr-sample-builds"
-    out, dump = root / name, root / f"{name}_dropped.jsonl"
-    if not (out / "manifest.json").is_file():
-        main = pytest.importorskip(PIPELINES[name]).main
-        assert main(["--sample", "--output-dir", str(out), "--dump-dropped", str(dump),
-                     "--no-progress"]) == 0
-    return out, dump
 
 
 def _load(tmp_path_factory, name: str) -> tuple[Path, dict, Path]:
@@ -90,17 +75,23 @@ def test_mirrored_splits_are_counted_once(uc, uf):
 
 def test_ultrafeedback_report_with_source_counters(uf, tmp_path):
     folder, manifest, _ = uf
-    assert [p.name for p in report.write_report(folder, manifest, tmp_path / "a")] == UF_PLOTS
+    stats_in = manifest["stats"]
+    sources = {k: v for k, v in stats_in["counters"].items() if k.startswith("source:")}
+    # The pipeline counts the rows that passed every rule, before deduplication.
+    assert sum(sources.values()) == stats_in["kept"] + stats_in["dropped"].get("duplicate", 0)
+    paths = report.write_report(folder, manifest, tmp_path / "b")
+    assert [p.name for p in paths] == [*UF_PLOTS, "rows_per_source.png"]
+    without = {**manifest, "stats": {**stats_in, "counters": {
+        k: v for k, v in stats_in["counters"].items() if not k.startswith("source:")}}}
+    assert [p.name for p in report.write_report(folder, without, tmp_path / "a")] == UF_PLOTS
     stats = Stats()
     counter = report.SourceCounter()
     for source in ["sharegpt"] * 3 + ["evol_instruct", None]:
         counter.apply({"source": source}, stats)
     assert dict(stats.counters) == {"source:sharegpt": 3, "source:evol_instruct": 1,
                                     "source:unknown": 1}
-    with_sources = {**manifest, "stats": {**manifest["stats"], "counters": {
-        **manifest["stats"]["counters"], **stats.counters}}}
-    paths = report.write_report(folder, with_sources, tmp_path / "b")
-    assert [p.name for p in paths] == [*UF_PLOTS, "rows_per_source.png"]
+    with_sources = {**without, "stats": {**without["stats"], "counters": {
+        **without["stats"]["counters"], **stats.counters}}}
     table, _ = report.read_rows(folder, manifest)
     assert report.source_counts(table, with_sources) == (
         {"sharegpt": 3, "evol_instruct": 1, "unknown": 1},
@@ -189,5 +180,8 @@ def test_open_build_and_summary(uc, tmp_path):
     assert f"| train_sft | {train} |" in text and f"| dropped: `as_an_ai` | {as_an_ai} |" in text
     with pytest.raises(FileNotFoundError, match="not a Hub dataset id"):
         report.open_build(tmp_path / "nothing")
-    drawn = report.ensure_report(build)  # the build has no report/: drawn elsewhere
-    assert drawn[0].name == "turns_per_dialogue.png" and not (folder / "report").exists()
+    assert report.ensure_report(build)[0] == folder / "report" / "turns_per_dialogue.png"
+    bare = tmp_path / "bare"  # a build without report/ gets one drawn elsewhere
+    shutil.copytree(folder, bare, ignore=shutil.ignore_patterns("report"))
+    drawn = report.ensure_report(report.open_build(bare))
+    assert drawn[0].name == "turns_per_dialogue.png" and not (bare / "report").exists()

@@ -28,7 +28,8 @@ def write_lines(path: Path, lines: list[str | bytes]) -> Path:
 
 def run(tmp_path: Path, inp: Path, **options):
     config = make_config(UltraChatConfig, {"input": str(inp), "output_dir": str(tmp_path / "out"),
-                                           "progress": False, **options}, "test")
+                                           "progress": False, "decontaminate": "off", **options},
+                         "test")
     return build(UltraChatPipeline(config))
 
 
@@ -90,6 +91,7 @@ def test_error_in_a_worker_process_reaches_the_cli(tmp_path, capsys):
     lines[23] = '{"id": "23", "data": [1, 2]}'
     inp = write_lines(tmp_path / "raw.jsonl", lines)
     code = main(["--input", str(inp), "--output-dir", str(tmp_path / "o"), "--num-proc", "2",
+                 "--decontaminate", "off",
                  "--batch-size", "5", "--no-progress"])
     assert code == 2
     assert f"{inp}:24: field 'data[0]': expected a string" in capsys.readouterr().err

@@ -33,7 +33,7 @@ SAMPLE_DROPS = {"as_an_ai": 7, "duplicate": 3, "empty_dialogue": 2, "empty_turn"
 
 def build(tmp_path: Path, name: str, *args: str) -> Path:
     out = tmp_path / name
-    assert main(["--output-dir", str(out), "--no-progress", *args]) == 0
+    assert main(["--output-dir", str(out), "--no-progress", "--decontaminate", "off", *args]) == 0
     return out
 
 

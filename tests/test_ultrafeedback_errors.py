@@ -126,7 +126,8 @@ def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
     assert err.startswith(f"error: --input {tmp_path / 'missing.jsonl'}: no such file")
     assert "How to fix:" in err and not out.exists()
     path = write(tmp_path / "raw.jsonl", BAD_ROWS["rating not a number"][0])
-    assert main(["--input", str(path), "--output-dir", str(out), "--no-progress"]) == 2
+    assert main(["--input", str(path), "--output-dir", str(out), "--no-progress",
+                 "--decontaminate", "off"]) == 2
     err = capsys.readouterr().err
     assert "raw.jsonl:2: field 'completions[1].annotations.honesty.Rating'" in err
 

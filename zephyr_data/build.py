@@ -13,13 +13,15 @@ from typing import Any
 
 from . import __version__
 from .card import render_card
+from .decontamination import describe_setting
 from .engine import Pipeline, describe_input, finalize, merge_dumps, run_workers
 from .readers import plan_units, resolve_input
+from .report import report_markdown, write_report
 from .steps import Stats
 from .writer import atomic_folder, data_fingerprint, write_text_atomic
 
 PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
-            "truecase", "nltk")
+            "truecase", "nltk", "matplotlib")
 
 
 @dataclass
@@ -52,6 +54,7 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
                          revision=config.revision or (None if config.input
                                                       else pipeline.default_revision))
     units = plan_units(spec, config.batch_size)
+    decontamination = describe_setting(config.decontaminate or "off")  # loads or fails now
     with atomic_folder(config.output_dir) as folder:
         scratch = folder / ".scratch"
         scratch.mkdir()
@@ -71,15 +74,19 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
             "config": {k: v for k, v in config.to_dict().items()
                        if k not in ("output_dir", "dump_dropped", "progress")},
             "input": describe_input(spec),
+            "decontamination": decontamination,
             "versions": package_versions(),
             "splits": splits,
             "stats": stats.to_dict(),
             "fingerprint": fingerprint,
             "files": files,
         }
+        report = write_report(folder, manifest)  # report/*.png, outside the fingerprint
+        manifest["report"] = [p.relative_to(folder).as_posix() for p in report]
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
                                               + "\n", encoding="utf-8")
-        (folder / "README.md").write_text(render_card(pipeline, manifest), encoding="utf-8")
+        (folder / "README.md").write_text(render_card(pipeline, manifest) + "\n"
+                                          + report_markdown(report), encoding="utf-8")
     return BuildResult(Path(config.output_dir), stats, splits, fingerprint, manifest,
                        time.perf_counter() - started)
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from .decontamination import SETTING_HELP, check_setting, resolve_setting
 from .errors import ConfigError
 
 C = TypeVar("C")
@@ -59,6 +60,7 @@ class PipelineConfig:
     private: bool = option(False, "Create the Hub repo as private.")
     commit_message: str | None = option(None, "Commit message of the push.")
     progress: bool = option(True, "Show progress bars.")
+    decontaminate: str | None = option(None, SETTING_HELP)
 
     def validate(self) -> None:
         if not self.output_dir:
@@ -76,6 +78,8 @@ class PipelineConfig:
         if self.max_rows_per_shard < 1:
             raise ConfigError(f"max_rows_per_shard={self.max_rows_per_shard}: it must be 1 or "
                               "more.")
+        check_setting(self.decontaminate)
+        self.decontaminate = resolve_setting(self.decontaminate, sample=self.sample)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

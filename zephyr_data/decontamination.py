@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .realtext import real_prompts, real_replies
 from .steps import Drop, Stats, Step
 
 log = logging.getLogger("zephyr_data")
@@ -371,7 +372,14 @@ def load_index(setting: str) -> BenchmarkIndex | None:
     if setting == OFF:
         return None
     if setting == HUB:
-        return BenchmarkIndex.from_hub()
+        try:
+            return BenchmarkIndex.from_hub()
+        except Exception as err:  # offline, network, missing dataset: all end here
+            raise ConfigError(
+                f"decontaminate='hub': could not load the benchmark prompts from the Hub "
+                f"({type(err).__name__}: {str(err)[:300]}). Pass --decontaminate PATH, a folder "
+                f"holding {list(FILES.values())} (as ../shared/data/benchmarks), or "
+                "--decontaminate off to build without decontamination.") from None
     return BenchmarkIndex.from_dir(setting)
 
 
@@ -408,17 +416,7 @@ def card_text(setting: str) -> str:
 def realistic_prompts(data: Path, rows: int) -> list[str]:
     """``rows`` prompts cycled from the real UltraFeedback prompts and replies in ``data``
     (prompt, reply, prompt, ...): replies stand in for the longer user turns of UltraChat."""
-    prompts, replies = [], []
-    for name in ("trl_binarized_sample1000.jsonl", "argilla_style_sample1000.jsonl"):
-        with open(data / "ultrafeedback" / name, encoding="utf-8") as fh:
-            for line in fh:
-                rec = json.loads(line)
-                prompts.append(rec["prompt"])
-                for key in ("chosen", "rejected"):
-                    value = rec[key]
-                    value = value[-1]["content"] if isinstance(value, list) else value
-                    if value.strip():
-                        replies.append(value)
+    prompts, replies = real_prompts(data), real_replies(data)
     mixed = [text for pair in zip(prompts, replies) for text in pair]
     mixed += prompts[len(replies):] + replies[len(prompts):]
     return [mixed[i % len(mixed)] for i in range(rows)]

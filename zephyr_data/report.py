@@ -119,11 +119,31 @@ def primary_splits(folder: Path, manifest: dict[str, Any]) -> list[str]:
     return sorted(chosen, key=lambda s: (_split_rank(s)[1], _split_rank(s)))
 
 
+MAX_ROWS = 100_000  # plots of a bigger build are drawn from a uniform sample of this size
+
+
 def read_rows(folder: Path, manifest: dict[str, Any]) -> tuple[pa.Table, list[str]]:
-    """The rows of the primary splits, concatenated, and the names of those splits."""
+    """The rows of the primary splits, concatenated, and the names of those splits.
+
+    At most ``MAX_ROWS`` rows are read, shared between the splits by their size, so memory
+    stays bounded on a full-size build. Rows are stored sorted by ``prompt_id``, a hash, so the
+    first rows of a split are a uniform sample of it.
+    """
     files = _split_files(folder)
     splits = primary_splits(folder, manifest)
-    tables = [pq.read_table(p) for s in splits for p in files[s]]
+    sizes = {s: sum(pq.ParquetFile(p).metadata.num_rows for p in files[s]) for s in splits}
+    total = sum(sizes.values())
+    tables = []
+    for split in splits:
+        budget = sizes[split] if total <= MAX_ROWS else -(-MAX_ROWS * sizes[split] // total)
+        for path in files[split]:
+            if budget <= 0:
+                break
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+                tables.append(pa.Table.from_batches([batch.slice(0, budget)]))
+                budget -= min(budget, batch.num_rows)
+                if budget <= 0:
+                    break
     if not tables:
         return pa.table({}), splits
     return pa.concat_tables(tables), splits

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from .config import ConfigError, PipelineConfig, load_yaml, option
+from .decontamination import Decontaminate, card_text, load_index, ultrachat_user_turns
 from .engine import Pipeline, SplitPlan, prompt_id, seeded_u64
 from .errors import InputError
 from .schemas import ultrachat_features
@@ -235,6 +236,9 @@ class UltraChatPipeline(Pipeline):
         names, persona = self.config.filter_rules()
         steps: list[Step] = [STRUCTURAL[n]() if n in STRUCTURAL else PersonaAnswer(n, persona[n])
                              for n in names]
+        index = load_index(self.config.decontaminate)
+        if index is not None:  # first, so contamination is reported before any other reason
+            steps.insert(0, Decontaminate(index, ultrachat_user_turns))
         if self.config.truecase:
             steps.append(Truecase())
         return steps
@@ -276,6 +280,7 @@ class UltraChatPipeline(Pipeline):
 - Filters, in order; a dialogue is dropped by the first rule it matches:
 {rules}
   - `duplicate`: exact duplicate dialogues (all turns equal); one copy is kept.
+{card_text(self.config.decontaminate)}
 - Truecasing ({'on' if self.config.truecase else 'off'}): messages with broken capitalization
   (sentences that start in lower case, a lone lower-case "i") are repaired with the `truecase`
   model; only the case of letters changes, and code, URLs and e-mail addresses are untouched.

@@ -37,8 +37,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .config import ConfigError, PipelineConfig, option
+from .decontamination import Decontaminate, PromptTurns, card_text, load_index
 from .engine import Pipeline, SplitPlan, prompt_id, seeded_rng, seeded_u64
 from .errors import InputError
+from .report import SourceCounter
 from .schemas import ultrafeedback_features
 from .steps import Drop, Filter, Stats, Step
 
@@ -348,11 +350,16 @@ class UltraFeedbackPipeline(Pipeline):
         return parse_row(ref, raw, self.config.score)
 
     def steps(self) -> list[Step]:
-        steps: list[Step] = [TruthfulQA(), EmptyPrompt(), TooFewCompletions(),
-                             DropEmptyResponses(), Score(self.config.score), DropUnrated(),
-                             Binarize(self.config.rejected, self.config.seed)]
+        steps: list[Step] = [TruthfulQA()]  # first: it keeps H4's truthful_qa count
+        index = load_index(self.config.decontaminate)
+        if index is not None:
+            steps.append(Decontaminate(index, PromptTurns("prompt")))
+        steps += [EmptyPrompt(), TooFewCompletions(), DropEmptyResponses(),
+                  Score(self.config.score), DropUnrated(),
+                  Binarize(self.config.rejected, self.config.seed)]
         if self.config.drop_ties:
             steps.append(DropTies())
+        steps.append(SourceCounter())  # counters "source:<name>" for the report
         return steps
 
     def to_record(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -409,9 +416,11 @@ class UltraFeedbackPipeline(Pipeline):
         return f"""### Method
 
 - Score (`--score {c.score}`): each completion is scored by {score}.
+{card_text(c.decontaminate)}
 - Rules, in order; a prompt is dropped by the first one it meets:
   - `truthful_qa`: the prompt comes from TruthfulQA (`source == "truthful_qa"`), an evaluation
     benchmark, and is removed as H4 did.
+  - `contaminated_<benchmark>`: see Decontamination below.
   - `empty_prompt`: the instruction is empty or white space.
   - `too_few_completions`: the raw row has fewer than two completions.
   - `empty_response`: completions with an empty or white-space response are removed (counted
