@@ -98,9 +98,9 @@ class PeakMemory:
         return self.peak
 
 
-def run_pipeline(module: str, inp: Path, out: Path, workers: int) -> dict:
+def run_pipeline(module: str, inp: Path, out: Path, workers: int, decontaminate: str) -> dict:
     command = [sys.executable, "-m", module, "--input", str(inp), "--output-dir", str(out),
-               "--num-proc", str(workers), "--no-progress"]
+               "--num-proc", str(workers), "--no-progress", "--decontaminate", decontaminate]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(proc.pid)
@@ -167,11 +167,13 @@ def naive_ultrachat(path: Path) -> tuple[set[str], float]:
 
 
 def ours_kept_ids(path: Path, out: Path, workers: int) -> tuple[set[str], float]:
+    """Our pipeline on the slice, with what the naive way does (no decontamination)."""
     dump = out.parent / f"{out.name}-dropped.jsonl"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipelines.build_ultrachat", "--input", str(path),
                     "--output-dir", str(out), "--num-proc", str(workers), "--no-progress",
-                    "--dump-dropped", str(dump)], check=True, capture_output=True)
+                    "--decontaminate", "off", "--dump-dropped", str(dump)],
+                   check=True, capture_output=True)
     seconds = time.perf_counter() - started
     dropped = {json.loads(line)["ref"] for line in open(dump, encoding="utf-8")}
     kept = set()
@@ -192,11 +194,17 @@ def main(argv: list[str] | None = None) -> None:
                         default=Path(tempfile.gettempdir()) / "zephyr-bench")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--decontaminate", default=None,
+                        help="passed to the pipelines (default: the benchmarks folder of "
+                             "--shared when present, else off)")
     args = parser.parse_args(argv)
     shared = args.shared if args.shared.is_dir() else None
+    decontaminate = args.decontaminate or (
+        str(shared / "benchmarks") if shared and (shared / "benchmarks").is_dir() else "off")
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-          f"workers: {args.workers}; text from {shared or 'the bundled samples'}")
+          f"workers: {args.workers}; text from {shared or 'the bundled samples'}; "
+          f"decontamination: {decontaminate}")
 
     print("\nUltraChat, end to end (raw JSON Lines -> Hub-layout folder)")
     print(f"{'dialogues':>10} {'input':>9} {'wall s':>8} {'rows/s':>9} {'tokens/s':>11} "
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         size = sum(p.stat().st_size for p in raw.glob("*.jsonl"))
         tokens = input_words(raw, limit=2000) / min(n, 2000) * n * TOKENS_PER_WORD
         out = args.workdir / f"out-ultrachat-{n}"
-        r = run_pipeline("pipelines.build_ultrachat", raw, out, args.workers)
+        r = run_pipeline("pipelines.build_ultrachat", raw, out, args.workers, decontaminate)
         stats = r["manifest"]["stats"]
         results.append((n, r["seconds"], r["peak_bytes"]))
         print(f"{n:>10,} {size / 2**30:>7.2f}GB {r['seconds']:>8.1f} {n / r['seconds']:>9,.0f} "
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         raw = generate("ultrafeedback", args.feedback_rows, args.workdir, shared, args.seed,
                        args.workers)
         out = args.workdir / "out-ultrafeedback"
-        r = run_pipeline("pipelines.build_ultrafeedback", raw, out, args.workers)
+        r = run_pipeline("pipelines.build_ultrafeedback", raw, out, args.workers, decontaminate)
         print(f"wall {r['seconds']:.1f} s, {args.feedback_rows / r['seconds']:,.0f} prompts/s, "
               f"peak memory {r['peak_bytes'] / 2**30:.2f} GB, "
               f"kept {r['manifest']['stats']['kept']:,}")
