@@ -67,8 +67,11 @@ class UltraChatConfig(PipelineConfig):
             for p in patterns:
                 try:
                     re.compile(p)
-                except re.error as err:
-                    raise ConfigError(f"persona rule {name!r}: bad regex {p!r}: {err}") from None
+                    pl.Series([""], dtype=pl.String).str.contains("(?i)" + p)
+                except (re.error, pl.exceptions.PolarsError) as err:
+                    raise ConfigError(f"persona rule {name!r}: bad regex {p!r}: {err}. Patterns "
+                                      "must work in both Python's re and Rust's regex (no "
+                                      "look-around, no back-references).") from None
         return list(names), persona
 
 
@@ -269,9 +272,10 @@ class UltraChatPipeline(Pipeline):
 
     def card_method(self) -> str:
         names, persona = self.config.filter_rules()
-        rules = "\n".join(f"  - `{n}`" + (f": assistant turn matches one of "
-                                          f"{len(persona[n])} patterns" if n in persona else "")
-                          for n in names)
+        rules = "\n".join(
+            f"  - `{n}`" + (": an assistant turn matches one of these patterns (case-insensitive):"
+                            + "".join(f"\n    - `{p}`" for p in persona[n]) if n in persona else "")
+            for n in names)
         target = (f"{self.config.target_size:,} dialogues were sampled with seed "
                   f"{self.config.seed} (`over_target_size` counts the rest)"
                   if self.config.target_size else "every kept dialogue is in the output")
