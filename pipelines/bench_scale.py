@@ -113,15 +113,12 @@ def run_pipeline(module: str, inp: Path, out: Path, workers: int, decontaminate:
     return {"seconds": seconds, "peak_bytes": peak, "manifest": manifest, "stdout": stdout}
 
 
-def input_words(folder: Path, limit: int | None = None) -> int:
+def input_words(folder: Path, rows: int) -> int:
+    """Whitespace words in the first ``rows`` rows of the input."""
     words = 0
-    for path in sorted(folder.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if limit is not None and i >= limit:
-                    break
-                row = json.loads(line)
-                words += sum(len(t.split()) for t in row.get("data", []))
+    with open(sorted(folder.glob("*.jsonl"))[0], encoding="utf-8") as fh:
+        for _, line in zip(range(rows), fh):
+            words += sum(len(t.split()) for t in json.loads(line).get("data", []))
     return words
 
 
@@ -213,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in sizes:
         raw = generate("ultrachat", n, args.workdir, shared, args.seed, args.workers)
         size = sum(p.stat().st_size for p in raw.glob("*.jsonl"))
-        tokens = input_words(raw, limit=2000) / min(n, 2000) * n * TOKENS_PER_WORD
+        tokens = input_words(raw, min(n, 2000)) / min(n, 2000) * n * TOKENS_PER_WORD
         out = args.workdir / f"out-ultrachat-{n}"
         r = run_pipeline("pipelines.build_ultrachat", raw, out, args.workers, decontaminate)
         stats = r["manifest"]["stats"]

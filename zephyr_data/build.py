@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from .engine import Pipeline, describe_input, finalize, merge_dumps, run_workers
 from .readers import plan_units, resolve_input
 from .report import report_markdown, write_report
 from .steps import Stats
-from .writer import atomic_folder, data_fingerprint, write_text_atomic
+from .writer import atomic_folder, data_fingerprint, write_lines_atomic
 
 PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
             "truecase", "nltk", "matplotlib")
@@ -59,14 +60,14 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
         scratch = folder / ".scratch"
         scratch.mkdir()
         stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
-        dumped: list[str] = []
-        dump = dumped.append if config.dump_dropped else None
         (folder / "data").mkdir()
-        splits = finalize(pipeline, scratch, folder / "data", stats, dump)
+        with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
+            splits = finalize(pipeline, scratch, folder / "data", stats,
+                              late_drops.write if config.dump_dropped else None)
         stats.check_accounting()
         if config.dump_dropped:
-            write_text_atomic(config.dump_dropped, "".join([*merge_dumps(scratch), *dumped]))
-        _remove_tree(scratch)
+            write_lines_atomic(config.dump_dropped, merge_dumps(scratch))
+        shutil.rmtree(scratch)
         fingerprint, files = data_fingerprint(folder)
         manifest = {
             "pipeline": pipeline.name,
@@ -89,12 +90,6 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
                                           + report_markdown(report), encoding="utf-8")
     return BuildResult(Path(config.output_dir), stats, splits, fingerprint, manifest,
                        time.perf_counter() - started)
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
 
 
 def summary_table(result: BuildResult) -> str:

@@ -40,7 +40,7 @@ from .writer import ShardedParquetWriter, arrow_schema
 NUM_BUCKETS = 64
 INTERNAL = {"_dedup_key": pa.string(), "_order_key": pa.string(), "_ref": pa.string(),
             "_select": pa.uint64(), "_split": pa.uint64()}
-SPILL_ROWS = 20_000
+SPILL_ROWS = 8_000  # per worker: bounds the buffer to about 100 MB of dialogues
 
 
 def prompt_id(prompt: str) -> str:
@@ -340,7 +340,7 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
         test_max = int(plan.test_share * 2**64) - 1 if plan.test_share > 0 else -1
 
     writers = {name: ShardedParquetWriter(data_dir, name, out_schema, config.max_rows_per_shard)
-               for name in plan.names}
+               for name in (plan.train, plan.test)}
     # Pass B: write.
     for bucket in tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: write", **bar_kw):
         table = _read_bucket(scratch, bucket, schema)
@@ -360,15 +360,18 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
         is_test = pc.less_equal(table["_split"], pa.scalar(max(test_max, 0), pa.uint64())) \
             if test_max >= 0 else pa.array(np.zeros(table.num_rows, bool))
         parts = {plan.train: table.filter(pc.invert(is_test)), plan.test: table.filter(is_test)}
-        for mirror, source in plan.mirrors.items():
-            parts[mirror] = parts[source]
         for name, part in parts.items():
             if part.num_rows:
                 writers[name].write(part)
     splits = {}
     for name, writer in writers.items():
-        writer.close()
+        files = writer.close()
         splits[name] = {"num_examples": writer.num_rows, "num_bytes": writer.num_bytes}
+        for mirror in [m for m, source in plan.mirrors.items() if source == name]:
+            for path in files:  # the same rows give the same bytes: copy, don't re-encode
+                shutil.copyfile(path, path.with_name(path.name.replace(name, mirror, 1)))
+            splits[mirror] = dict(splits[name])
+    splits = {name: splits[name] for name in plan.names}
     stats.kept = splits[plan.train]["num_examples"] + splits[plan.test]["num_examples"]
     return splits
 
@@ -380,7 +383,8 @@ def _dump_record(rec: dict[str, Any], drop: Drop) -> str:
 
 
 def merge_dumps(scratch: Path) -> Iterator[str]:
-    for path in sorted(scratch.glob("dropped-w*.jsonl")):
+    """The dropped rows of every worker, then those of the global stages, line by line."""
+    for path in sorted(scratch.glob("dropped-*.jsonl")):
         with open(path, encoding="utf-8") as fh:
             yield from fh
 

@@ -149,11 +149,15 @@ def read_rows(folder: Path, manifest: dict[str, Any]) -> tuple[pa.Table, list[st
     return pa.concat_tables(tables), splits
 
 
+# Every character Python's str.split() splits on, for RE2 (whose \s is ASCII-only).
+_WHITESPACE = "".join(chr(i) for i in range(0x110000) if chr(i).isspace())
+_WORD = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in _WHITESPACE) + "]+"
+
+
 def whitespace_tokens(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Whitespace-separated tokens per string (``len(text.split())``), vectorized."""
-    trimmed = pc.utf8_trim_whitespace(texts)
-    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed))
-    counts = pc.if_else(pc.equal(trimmed, ""), 0, counts)
+    """Whitespace-separated tokens per string (``len(text.split())``), counted in arrow
+    without materializing the tokens."""
+    counts = pc.count_substring_regex(texts, pattern=_WORD)
     return np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 

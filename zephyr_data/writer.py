@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,17 @@ def atomic_folder(destination: str | os.PathLike) -> Iterator[Path]:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a file through a temporary sibling and a rename."""
+    write_lines_atomic(path, [text])
+
+
+def write_lines_atomic(path: str | os.PathLike, lines: Iterable[str]) -> None:
+    """Stream ``lines`` into a temporary sibling of ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.writelines(lines)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
