@@ -117,13 +117,18 @@ class DataArguments:
 
 
 @dataclass
-class ZephyrSFTConfig(SFTConfig):
-    """TRL's SFTConfig plus the global batch of the recipe."""
+class GlobalBatchMixin:
+    """What the recipes add to TRL's configs: the global batch, and a ZeRO-3 partition report.
+
+    Put it first in the bases so that its ``__post_init__`` derives the gradient accumulation
+    before TRL's runs.
+    """
 
     global_batch_size: int | None = field(
         default=None,
-        metadata={"help": "Sequences per optimizer step across all processes; the gradient "
-                  "accumulation is derived from it and the launch's world size."},
+        metadata={"help": "Sequences (SFT) or preference pairs (DPO) per optimizer step across "
+                  "all processes; the gradient accumulation is derived from it and the "
+                  "launch's world size."},
     )
     zero_partition_report: bool = field(
         default=False,
@@ -137,22 +142,13 @@ class ZephyrSFTConfig(SFTConfig):
 
 
 @dataclass
-class ZephyrDPOConfig(DPOConfig):
+class ZephyrSFTConfig(GlobalBatchMixin, SFTConfig):
+    """TRL's SFTConfig plus the global batch of the recipe."""
+
+
+@dataclass
+class ZephyrDPOConfig(GlobalBatchMixin, DPOConfig):
     """TRL's DPOConfig plus the global batch of the recipe."""
-
-    global_batch_size: int | None = field(
-        default=None,
-        metadata={"help": "Preference pairs per optimizer step across all processes; the gradient "
-                  "accumulation is derived from it and the launch's world size."},
-    )
-    zero_partition_report: bool = field(
-        default=False,
-        metadata={"help": "Write zero_partition_rank{R}.json to output_dir (ZeRO-3 debugging)."},
-    )
-
-    def __post_init__(self):
-        apply_global_batch(self)
-        super().__post_init__()
 
 
 def available_recipes() -> list[str]:
