@@ -123,21 +123,22 @@ def test_truecased_jsonl_feeds_the_plot_and_the_pages(uc, tmp_path):
     assert paths[-1].name == "truecased_share.png"
 
 
-def test_truecasing_recomputed_from_the_bundled_sample(uc):
+def test_truecasing_changes_of_a_sample_build(uc, tmp_path):
     folder, manifest, _ = uc
     build = report.Build(folder, manifest)
     source = report.truecasing_source(build)
-    assert source is not None and source.name == "ultrachat_sample.jsonl"
-    keep = report.output_prompt_ids(build)
-    changes = report.truecasing_changes(source, 0, 100, keep_ids=keep)
-    assert {c["prompt_id"] for c in changes} <= keep
-    # the counter also counts dialogues dropped later as duplicates
-    assert 1 <= len({c["prompt_id"] for c in changes}) \
-        <= manifest["stats"]["counters"]["truecased_dialogues"]
+    assert source == folder / report.TRUECASED_FILE
+    changes = report.truecasing_changes(source, 0, 100)
+    assert len(changes) == manifest["stats"]["counters"]["truecased_messages"]
+    table, _ = report.read_rows(folder, manifest)
+    assert {c["prompt_id"] for c in changes} <= set(table["prompt_id"].to_pylist())
     for c in changes:
         assert c["before"] != c["after"] and c["before"].lower() == c["after"].lower()
-    page1 = report.truecasing_changes(source, 1, 3, keep_ids=keep)
-    assert page1 == changes[3:6]
+    assert report.truecasing_changes(source, 1, 3) == changes[3:6]
+    bare = tmp_path / "bare"  # e.g. a dataset not built here
+    shutil.copytree(folder, bare, ignore=shutil.ignore_patterns(report.TRUECASED_FILE))
+    assert report.truecasing_source(report.Build(bare, manifest)) is None
+    assert "no truecasing changes" in report.truecasing_html(report.Build(bare, manifest))
 
 
 def test_page_through_dropped_rows(uc):

@@ -44,7 +44,8 @@ def sample_build(tmp_path_factory) -> Path:
 
 
 def parquet_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+    files = {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+    return {**files, "truecased.jsonl": (folder / "truecased.jsonl").read_bytes()}
 
 
 def test_loads_with_the_h4_features(sample_build):
@@ -171,3 +172,19 @@ def test_manifest_lists_files_versions_and_input(sample_build):
     assert manifest["input"]["files"][0]["name"] == "ultrachat_sample.jsonl"
     assert len(manifest["input"]["fingerprint"]) == 64
     assert manifest["config"]["seed"] == 42
+
+
+def test_truecased_messages_are_listed_before_and_after(sample_build):
+    manifest = json.loads((sample_build / "manifest.json").read_text())
+    lines = [json.loads(x) for x in (sample_build / "truecased.jsonl").read_text().splitlines()]
+    assert len(lines) == manifest["stats"]["counters"]["truecased_messages"]
+    assert [(x["prompt_id"], x["index"]) for x in lines] == \
+        sorted((x["prompt_id"], x["index"]) for x in lines)
+    ds = datasets.load_dataset(str(sample_build))
+    output = {r["prompt_id"]: r["messages"] for split in ("train_sft", "test_sft")
+              for r in ds[split]}
+    for change in lines:
+        message = output[change["prompt_id"]][change["index"]]
+        assert message == {"content": change["after"], "role": change["role"]}
+        assert change["before"] != change["after"]
+        assert change["before"].lower() == change["after"].lower()

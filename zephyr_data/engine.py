@@ -39,6 +39,7 @@ from .writer import ShardedParquetWriter, arrow_schema
 
 NUM_BUCKETS = 64
 INTERNAL = {"_dedup_key": pa.string(), "_order_key": pa.string(), "_ref": pa.string(),
+            "_extra": pa.string(),
             "_select": pa.uint64(), "_split": pa.uint64()}
 SPILL_ROWS = 8_000  # per worker: bounds the buffer to about 100 MB of dialogues
 
@@ -89,6 +90,9 @@ class Pipeline:
     default_revision: str | None = None
     sample_file: str = ""
     config_class: type[PipelineConfig] = PipelineConfig
+    # A JSON Lines file written beside the data for the rows in the output: each record may
+    # carry ``_extra``, a JSON list of objects, written one per line after the row's prompt_id.
+    side_file: str | None = None
 
     def __init__(self, config: PipelineConfig):
         self.config = config
@@ -104,7 +108,8 @@ class Pipeline:
         raise NotImplementedError
 
     def to_record(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The output columns, plus ``prompt_id``, ``_dedup_key`` and ``_order_key``."""
+        """The output columns, plus ``prompt_id``, ``_dedup_key``, ``_order_key``, ``_ref``,
+        ``_select``, ``_split`` and optionally ``_extra`` (see ``side_file``)."""
         raise NotImplementedError
 
     def split_plan(self) -> SplitPlan:
@@ -141,6 +146,7 @@ class _Spiller:
         self.buffered, self.files = 0, 0
 
     def add(self, record: dict[str, Any]) -> None:
+        record.setdefault("_extra", "")
         for name in self.nested:
             record[name] = json.dumps(record[name], ensure_ascii=False)
         self.buffers.setdefault(_bucket_of(record["prompt_id"]), []).append(record)
@@ -271,7 +277,7 @@ def run_workers(pipeline: Pipeline, units: list[WorkUnit], scratch: Path, dump: 
 # ---------------------------------------------------------------- stage 2: buckets to splits
 
 
-KEYS = ["prompt_id", *INTERNAL]
+KEYS = ["prompt_id", *(name for name in INTERNAL if name != "_extra")]
 
 
 def _read_bucket(scratch: Path, bucket: int, schema: pa.Schema,
@@ -339,6 +345,8 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
     else:
         test_max = int(plan.test_share * 2**64) - 1 if plan.test_share > 0 else -1
 
+    side = open(data_dir.parent / pipeline.side_file, "w", encoding="utf-8") \
+        if pipeline.side_file else None
     writers = {name: ShardedParquetWriter(data_dir, name, out_schema, config.max_rows_per_shard)
                for name in (plan.train, plan.test)}
     # Pass B: write.
@@ -359,10 +367,14 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
         table = _decode_nested(table, schema, out_schema)
         is_test = pc.less_equal(table["_split"], pa.scalar(max(test_max, 0), pa.uint64())) \
             if test_max >= 0 else pa.array(np.zeros(table.num_rows, bool))
+        if side is not None:
+            _write_side(side, table)
         parts = {plan.train: table.filter(pc.invert(is_test)), plan.test: table.filter(is_test)}
         for name, part in parts.items():
             if part.num_rows:
                 writers[name].write(part)
+    if side is not None:
+        side.close()
     splits = {}
     for name, writer in writers.items():
         files = writer.close()
@@ -374,6 +386,15 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
     splits = {name: splits[name] for name in plan.names}
     stats.kept = splits[plan.train]["num_examples"] + splits[plan.test]["num_examples"]
     return splits
+
+
+def _write_side(sink: Any, table: pa.Table) -> None:
+    """The side records of the rows being written, in their (``prompt_id``) order."""
+    extras = table["_extra"].to_pylist()
+    for pid, extra in zip(table["prompt_id"].to_pylist(), extras):
+        if extra:
+            for item in json.loads(extra):
+                sink.write(json.dumps({"prompt_id": pid, **item}, ensure_ascii=False) + "\n")
 
 
 def _dump_record(rec: dict[str, Any], drop: Drop) -> str:

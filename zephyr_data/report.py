@@ -639,58 +639,19 @@ def format_dropped(entries: Sequence[dict[str, Any]], max_chars: int = 800) -> s
 
 
 def truecasing_source(build: Build) -> Path | None:
-    """Where the truecasing changes of a build can be read: its ``truecased.jsonl``, else, for
-    a ``--sample`` UltraChat build, the bundled raw sample (changes recomputed); else None."""
+    """The build's ``truecased.jsonl`` (every repaired message of the output, before and
+    after), or None for a build without one (e.g. a dataset not built by this project)."""
     path = build.folder / TRUECASED_FILE
-    if path.is_file():
-        return path
-    inp = build.manifest.get("input") or {}
-    if build.manifest.get("pipeline") == "ultrachat" and str(
-            inp.get("description", "")).startswith("bundled sample") and inp.get("files"):
-        from .readers import sample_path
-
-        return sample_path(inp["files"][0]["name"])
-    return None
+    return path if path.is_file() else None
 
 
-def output_prompt_ids(build: Build) -> set[str]:
-    """The ``prompt_id`` of every row in the build's primary splits."""
-    table, _ = read_rows(build.folder, build.manifest)
-    return set(table["prompt_id"].to_pylist()) if table.num_rows else set()
-
-
-def _recomputed_changes(path: Path) -> Iterator[dict[str, Any]]:
-    from .engine import prompt_id
-    from .truecasing import truecase
-
-    for entry in _dump_entries(path):
-        data = entry.get("data") if isinstance(entry, dict) else None
-        if not isinstance(data, list) or not all(isinstance(t, str) for t in data) or not data:
-            continue
-        after = [truecase(text).text for text in data]
-        pid = prompt_id(after[0])
-        for i, (b, a) in enumerate(zip(data, after)):
-            if a != b:
-                yield {"prompt_id": pid, "index": i, "role": "user" if i % 2 == 0 else
-                       "assistant", "before": b, "after": a}
-
-
-def truecasing_changes(source: str | Path, page: int = 0, size: int = 10,
-                       keep_ids: set[str] | None = None) -> list[dict[str, Any]]:
+def truecasing_changes(source: str | Path, page: int = 0, size: int = 10
+                       ) -> list[dict[str, Any]]:
     """Page ``page`` of truecased messages ``{"prompt_id", "index", "role", "before",
-    "after"}``, from a ``truecased.jsonl`` or recomputed from a raw UltraChat JSON Lines file
-    (``{"id", "data": [...]}``); ``keep_ids`` keeps the dialogues of the output only."""
-    path = Path(source)
-    with open(path, encoding="utf-8") as fh:
-        first = next((json.loads(line) for line in fh if line.strip()), {})
-    changes = _dump_entries(path) if "before" in first else _recomputed_changes(path)
+    "after"}`` from a ``truecased.jsonl``."""
     out: list[dict[str, Any]] = []
-    skip = page * size
-    for change in changes:
-        if keep_ids is not None and change["prompt_id"] not in keep_ids:
-            continue
-        if skip:
-            skip -= 1
+    for i, change in enumerate(_dump_entries(source)):
+        if i < page * size:
             continue
         change.setdefault("role", "user" if int(change["index"]) % 2 == 0 else "assistant")
         out.append(change)
@@ -754,11 +715,8 @@ def truecasing_html(build: Build, page: int = 0, size: int = 5) -> str:
     source = truecasing_source(build)
     if source is None:
         return ("<p><i>This build records no truecasing changes: it has no "
-                f"<code>{TRUECASED_FILE}</code> and is not a <code>--sample</code> UltraChat "
-                "build.</i></p>")
-    how = ("read from the build's" if source.name == TRUECASED_FILE
-           else "recomputed with the package's truecaser from the raw input")
-    changes = truecasing_changes(source, page, size, keep_ids=output_prompt_ids(build))
-    return (f"<p>Page {page} ({size} a page), {how} <code>{html.escape(source.name)}</code>, "
-            "dialogues in the output only; changed words are marked.</p>"
-            + format_truecasing(changes))
+                f"<code>{TRUECASED_FILE}</code>.</i></p>")
+    changes = truecasing_changes(source, page, size)
+    return (f"<p>Page {page} ({size} a page), read from the build's "
+            f"<code>{TRUECASED_FILE}</code> (messages of the output); changed words are "
+            "marked.</p>" + format_truecasing(changes))

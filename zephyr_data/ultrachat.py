@@ -8,6 +8,7 @@ truecased; the rest become ``{"prompt", "prompt_id", "messages": [{"content", "r
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -186,6 +187,16 @@ class Truecase(Step):
         return out
 
 
+def truecasing_changes(row: dict[str, Any]) -> str:
+    """The messages the Truecase step changed, as JSON for ``truecased.jsonl``; "" if none."""
+    original = row.get("original")
+    if original is None:
+        return ""
+    return json.dumps([{"index": i, "role": role_of(i), "before": before, "after": after}
+                       for i, (before, after) in enumerate(zip(original, row["messages"]))
+                       if before != after], ensure_ascii=False)
+
+
 def dialogue_key(turns: list[str]) -> str:
     """sha256 of the turns, length-prefixed so that no two dialogues share a key."""
     return hashlib.sha256("".join(f"{len(t)}:{t}" for t in turns).encode()).hexdigest()
@@ -202,6 +213,7 @@ class UltraChatPipeline(Pipeline):
     name = "ultrachat"
     default_hub_id = "stingning/ultrachat"
     sample_file = "ultrachat_sample.jsonl"
+    side_file = "truecased.jsonl"  # every truecased message of the output, before and after
     config_class = UltraChatConfig
     pretty_name = "UltraChat, filtered and truecased (ultrachat_200k style)"
     license = "mit"
@@ -254,7 +266,7 @@ class UltraChatPipeline(Pipeline):
         return {"prompt": row["messages"][0], "prompt_id": pid, "messages": messages,
                 "_dedup_key": key, "_order_key": key, "_ref": row["ref"],
                 "_select": seeded_u64(self.config.seed, key, "select"),
-                "_split": int(pid[:16], 16)}
+                "_split": int(pid[:16], 16), "_extra": truecasing_changes(row)}
 
     def split_plan(self) -> SplitPlan:
         return SplitPlan(train="train_sft", test="test_sft",
@@ -288,5 +300,6 @@ class UltraChatPipeline(Pipeline):
 - Truecasing ({'on' if self.config.truecase else 'off'}): messages with broken capitalization
   (sentences that start in lower case, a lone lower-case "i") are repaired with the `truecase`
   model; only the case of letters changes, and code, URLs and e-mail addresses are untouched.
+  Every repaired message of the output is in `truecased.jsonl`, before and after.
 - Sampling: {target}.
 - Rows are sorted by `prompt_id`, so the output does not depend on input order or workers."""
