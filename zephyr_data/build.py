@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import shutil
 import sys
@@ -21,6 +22,7 @@ from .report import report_markdown, write_report
 from .steps import Stats
 from .writer import atomic_folder, data_fingerprint, write_lines_atomic
 
+log = logging.getLogger("zephyr_data.build")
 PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
             "truecase", "nltk", "matplotlib")
 
@@ -59,12 +61,18 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
     with atomic_folder(config.output_dir) as folder:
         scratch = folder / ".scratch"
         scratch.mkdir()
+        phase = time.perf_counter()
         stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
+        log.info("read and filtered %s rows in %.1f s", f"{stats.rows_in:,}",
+                 time.perf_counter() - phase)
+        phase = time.perf_counter()
         (folder / "data").mkdir()
         with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
             splits = finalize(pipeline, scratch, folder / "data", stats,
                               late_drops.write if config.dump_dropped else None)
         stats.check_accounting()
+        log.info("deduplicated, split and wrote %s rows in %.1f s", f"{stats.kept:,}",
+                 time.perf_counter() - phase)
         if config.dump_dropped:
             write_lines_atomic(config.dump_dropped, merge_dumps(scratch))
         shutil.rmtree(scratch)
@@ -82,7 +90,9 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
             "fingerprint": fingerprint,
             "files": files,
         }
+        phase = time.perf_counter()
         report = write_report(folder, manifest)  # report/*.png, outside the fingerprint
+        log.info("drew %d report plots in %.1f s", len(report), time.perf_counter() - phase)
         manifest["report"] = [p.relative_to(folder).as_posix() for p in report]
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
                                               + "\n", encoding="utf-8")

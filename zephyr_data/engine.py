@@ -390,11 +390,10 @@ def finalize(pipeline: Pipeline, scratch: Path, data_dir: Path, stats: Stats,
 
 def _write_side(sink: Any, table: pa.Table) -> None:
     """The side records of the rows being written, in their (``prompt_id``) order."""
-    extras = table["_extra"].to_pylist()
-    for pid, extra in zip(table["prompt_id"].to_pylist(), extras):
-        if extra:
-            for item in json.loads(extra):
-                sink.write(json.dumps({"prompt_id": pid, **item}, ensure_ascii=False) + "\n")
+    rows = table.select(["prompt_id", "_extra"]).filter(pc.not_equal(table["_extra"], ""))
+    for pid, extra in zip(rows["prompt_id"].to_pylist(), rows["_extra"].to_pylist()):
+        for item in json.loads(extra):
+            sink.write(json.dumps({"prompt_id": pid, **item}, ensure_ascii=False) + "\n")
 
 
 def _dump_record(rec: dict[str, Any], drop: Drop) -> str:
