@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from zephyr_data.realtext import DEFAULT_DATA
 from zephyr_data.synthetic import (
     ULTRACHAT_SIZE,
     ULTRAFEEDBACK_SIZE,
@@ -38,7 +39,6 @@ from zephyr_data.synthetic import (
     write_jsonl,
 )
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ROWS_PER_FILE = 100_000
 TOKENS_PER_WORD = 1.33  # Llama/Mistral-style tokens per whitespace word of English prose
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "zephyr-bench")
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--shared", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--decontaminate", default=None,
                         help="passed to the pipelines (default: the benchmarks folder of "

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .realtext import real_prompts, real_replies
+from .realtext import DEFAULT_DATA, real_prompts, real_replies
 from .steps import Drop, Stats, Step
 
 log = logging.getLogger("zephyr_data")
@@ -80,7 +80,6 @@ HUB_SOURCES = {
     "truthfulqa": {"path": "truthfulqa/truthful_qa", "name": "generation", "split": "validation"},
 }
 DETAIL_TEXT_CHARS = 300
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 _WORD = re.compile(r"[^\W_]+")
 # ASCII text (most of it) takes a fast path with the same result: A-Z to a-z, every byte that

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import queue
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -407,15 +406,6 @@ def merge_dumps(scratch: Path) -> Iterator[str]:
     for path in sorted(scratch.glob("dropped-*.jsonl")):
         with open(path, encoding="utf-8") as fh:
             yield from fh
-
-
-def new_scratch(near: Path) -> Path:
-    near.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".zephyr-scratch-", dir=near))
-
-
-def remove_scratch(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def describe_input(spec: InputSpec) -> dict[str, Any]:
