@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from tests.hub_server import HubServer
+from tests.support.hub_server import HubServer
 from zephyr_data.hub import HubError, push_folder, retry_command
 
 TOKEN = "hf_FailureTestsSecretToken9876543210zyxw"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from test_hub_push import REPO, TOKEN, client_env
 
-from tests.hub_server import HubServer
+from tests.support.hub_server import TOKEN, HubServer, client_env
 from zephyr_data.readers import sample_path
+
+REPO = Path(__file__).resolve().parents[1]
 
 UPLOAD = r"""
 import sys

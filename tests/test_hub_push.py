@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +17,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.hub_server import HubServer
+from tests.support.hub_server import TOKEN, HubServer, client_env
 from zephyr_data.hub import publishable_manifest, retry_command
 
 REPO = Path(__file__).resolve().parents[1]
-TOKEN = "hf_StandInHubSecretToken0123456789abcdef"
 
 CLIENT = r"""
 import json, sys
@@ -47,18 +45,6 @@ json.dump({"commits": commits, "rows": rows}, open(out + "/result.json", "w"))
 def hub():
     with HubServer(token=TOKEN) as server:
         yield server
-
-
-def client_env(hub: HubServer, home: Path, token: str | None = TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_TOKEN",
-                        "HUGGING_FACE_HUB_TOKEN", "TRANSFORMERS_OFFLINE")}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(home),
-               HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost",
-               no_proxy="127.0.0.1,localhost")
-    if token is not None:
-        env["HF_TOKEN"] = token
-    return env
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

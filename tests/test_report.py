@@ -9,8 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import sample_build
 
+from tests.support.builds import sample_build
 from zephyr_data import report
 from zephyr_data.steps import Stats
 from zephyr_data.writer import data_fingerprint

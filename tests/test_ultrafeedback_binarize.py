@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from fixtures_ultrafeedback import completion, pair, process, rated, raw_row
 
+from tests.support.ultrafeedback import completion, pair, process, rated, raw_row
 from zephyr_data.engine import prompt_id
 from zephyr_data.ultrafeedback import pick_chosen, pick_rejected
 

@@ -7,7 +7,9 @@ import random
 from collections import Counter
 
 import pytest
-from fixtures_ultrafeedback import (
+
+from pipelines.build_ultrafeedback import main
+from tests.support.ultrafeedback import (
     completion,
     data_files,
     output_rows,
@@ -18,8 +20,6 @@ from fixtures_ultrafeedback import (
     run_build,
     write_jsonl,
 )
-
-from pipelines.build_ultrafeedback import main
 
 SPLITS = ["train_prefs", "test_prefs", "train_sft", "test_sft", "train_gen", "test_gen"]
 

@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 from datasets import Features, List, Value, load_dataset
-from fixtures_ultrafeedback import run_build
+
+from tests.support.ultrafeedback import run_build
 
 SPLITS = ["train_prefs", "test_prefs", "train_sft", "test_sft", "train_gen", "test_gen"]
 MESSAGES = List({"content": Value("string"), "role": Value("string")})

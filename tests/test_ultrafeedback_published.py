@@ -3,7 +3,7 @@ go through the pipeline; where the two scores differ, our "chosen" is the publis
 
 from __future__ import annotations
 
-from fixtures_ultrafeedback import (
+from tests.support.ultrafeedback import (
     chosen_second,
     output_rows,
     published,
@@ -12,7 +12,6 @@ from fixtures_ultrafeedback import (
     run_build,
     write_jsonl,
 )
-
 from zephyr_data.engine import prompt_id
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from fixtures_ultrafeedback import completion, process, raw_row
 from scipy.stats import chisquare
 
+from tests.support.ultrafeedback import completion, process, raw_row
 from zephyr_data import ultrafeedback
 from zephyr_data.engine import seeded_rng
 

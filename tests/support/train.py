@@ -1,24 +1,19 @@
-"""Shared fixtures for the zephyr_train tests. Import explicitly:
-``from tests.conftest_train import ...`` (pytest does not load this file by itself)."""
+"""What the zephyr_train tests share: tiny H4-layout folders, the sample builds and the smoke
+SFT/DPO runs, each made once per test session (``tests/zephyr_train/conftest.py`` wraps them as
+fixtures)."""
 
 from __future__ import annotations
 
 import atexit
 import functools
 import hashlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import datasets
-import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 BENCHMARKS = SHARED_DATA / "benchmarks"
 
@@ -29,16 +24,6 @@ _TOPICS = ["the tides", "prime numbers", "sourdough bread", "the Roman Senate", 
 
 def _id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def pipeline_main(name: str):
-    """``pipelines.<name>.main`` when that pipeline exists in this checkout, else None."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"pipelines.{name}").main
-    except ImportError:
-        return None
 
 
 def _write_hub_folder(root: Path, splits: dict[str, list[dict]]) -> Path:
@@ -75,39 +60,14 @@ def write_ultrachat_like(root: Path, n: int = 24) -> Path:
                                     "train_gen": rows(5)[:8], "test_gen": rows(7)[:8]})
 
 
-def write_ultrafeedback_like(root: Path, n: int = 24) -> Path:
-    """A tiny folder with the schema of HuggingFaceH4/ultrafeedback_binarized."""
-    def rows(offset):
-        out = []
-        for i in range(n):
-            topic = _TOPICS[(i + offset) % len(_TOPICS)]
-            prompt = f"Write two sentences about {topic}."
-            user = {"role": "user", "content": prompt}
-            chosen = [user, {"role": "assistant",
-                             "content": f"{topic.capitalize()} are fascinating. They matter."}]
-            rejected = [user, {"role": "assistant", "content": "I do not know."}]
-            out.append({"prompt": prompt, "prompt_id": _id(prompt + str(i)), "chosen": chosen,
-                        "rejected": rejected, "messages": chosen,
-                        "score_chosen": 8.0, "score_rejected": 3.0})
-        return out
-    split_rows = {"train_prefs": rows(0), "test_prefs": rows(2)[:8]}
-    for split in ("train_sft", "test_sft", "train_gen", "test_gen"):
-        split_rows[split] = rows(4)[:8]
-    return _write_hub_folder(root, split_rows)
-
-
 def build_data(root: Path) -> tuple[Path, Path]:
-    """UltraChat- and UltraFeedback-shaped folders, each from the real pipeline run on its bundled
-    sample (``main(["--sample", "--output-dir", DIR])``), or from the tiny fixtures above while
-    that pipeline does not exist yet."""
+    """UltraChat- and UltraFeedback-shaped folders, each from the real pipeline run on its
+    bundled sample."""
+    from pipelines import build_ultrachat, build_ultrafeedback
+
     chat, feedback = root / "ultrachat", root / "ultrafeedback"
-    for name, out, fallback in (("build_ultrachat", chat, write_ultrachat_like),
-                                ("build_ultrafeedback", feedback, write_ultrafeedback_like)):
-        build = pipeline_main(name)
-        if build is not None:
-            build(["--sample", "--output-dir", str(out)])
-        else:
-            fallback(out)
+    for build, out in ((build_ultrachat, chat), (build_ultrafeedback, feedback)):
+        assert build.main(["--sample", "--output-dir", str(out), "--no-progress"]) == 0
     return chat, feedback
 
 
@@ -166,18 +126,3 @@ def dpo_run() -> tuple[Path, list[dict]]:
     trainer = main(["--config", "smoke/dpo", "--dataset_name", str(feedback),
                     "--model_name_or_path", str(sft_dir), "--output_dir", str(out)])
     return out, list(trainer.state.log_history)
-
-
-@pytest.fixture(scope="session")
-def smoke_data() -> tuple[Path, Path]:
-    return smoke_data_dirs()
-
-
-@pytest.fixture(scope="session")
-def sft_checkpoint() -> tuple[Path, list[dict]]:
-    return sft_run()
-
-
-@pytest.fixture(scope="session")
-def dpo_checkpoint() -> tuple[Path, list[dict]]:
-    return dpo_run()

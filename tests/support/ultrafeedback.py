@@ -1,33 +1,28 @@
 """Helpers for the UltraFeedback tests: raw rows built by hand, in-process and end-to-end runs,
 and raw rows rebuilt from the real published preference rows in ``../shared/data``.
 
-Import explicitly (``from fixtures_ultrafeedback import ...``); pytest does not load it itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-from zephyr_data.build import BuildResult, build  # noqa: E402
-from zephyr_data.config import make_config, parse_config  # noqa: E402
-from zephyr_data.errors import InputError  # noqa: E402
-from zephyr_data.steps import Drop, Stats, run_steps  # noqa: E402
-from zephyr_data.ultrafeedback import (  # noqa: E402
+from zephyr_data.build import BuildResult, build
+from zephyr_data.config import make_config, parse_config
+from zephyr_data.errors import InputError
+from zephyr_data.steps import Drop, Stats, run_steps
+from zephyr_data.ultrafeedback import (
     ASPECTS,
     UltraFeedbackConfig,
     UltraFeedbackPipeline,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 PUBLISHED = SHARED_DATA / "ultrafeedback"
 
 Rating = int | float | str | None  # None: the aspect is missing from the annotations

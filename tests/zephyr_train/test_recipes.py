@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest_train import REPO_ROOT  # noqa: F401  (sets HF_HUB_OFFLINE before imports)
 
 from zephyr_train.batching import derive_gradient_accumulation
 from zephyr_train.configs import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest_train import REPO_ROOT  # noqa: F401
 from transformers.utils import is_flash_attn_2_available
 
 from zephyr_train.chat_template import ZEPHYR_CHAT_TEMPLATE

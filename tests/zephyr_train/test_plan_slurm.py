@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest_train import REPO_ROOT  # noqa: F401
 
 from zephyr_train.plan import PEAK_BF16_FLOPS
 from zephyr_train.plan import main as plan_main

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest_train import REPO_ROOT, smoke_data  # noqa: F401
 from safetensors.torch import load_file
 
+from tests.support.train import REPO_ROOT
 from zephyr_train.configs import ACCELERATE_CONFIGS_DIR
 
 pytestmark = pytest.mark.slow

@@ -28,10 +28,12 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -577,3 +579,18 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._send(status, data, headers, content_type="application/octet-stream")
 
     return Handler
+
+
+TOKEN = "hf_StandInHubSecretToken0123456789abcdef"
+
+
+def client_env(hub: HubServer, home: Path, token: str | None = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_TOKEN",
+                        "HUGGING_FACE_HUB_TOKEN", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(home),
+               HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost",
+               no_proxy="127.0.0.1,localhost")
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env

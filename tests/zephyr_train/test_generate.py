@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest_train import BENCHMARKS, sft_checkpoint, smoke_data  # noqa: F401
 
+from tests.support.train import BENCHMARKS
 from zephyr_train.backends import TransformersBackend
 from zephyr_train.benchmarks import MTBenchAnswerFile
 from zephyr_train.generate import GenerateArguments, main, run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest_train import dpo_checkpoint, sft_checkpoint, smoke_data  # noqa: F401
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from zephyr_train.chat_template import ZEPHYR_CHAT_TEMPLATE

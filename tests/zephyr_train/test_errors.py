@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datasets
 import pytest
-from conftest_train import write_ultrachat_like
 
 import zephyr_train.runner
+from tests.support.train import write_ultrachat_like
 from zephyr_train.batching import derive_gradient_accumulation
 from zephyr_train.configs import RecipeError, ZephyrSFTConfig, parse_args
 from zephyr_train.sft import main as sft_main
