@@ -16,13 +16,18 @@ from typing import Any
 from . import __version__
 from .card import render_card
 from .decontamination import describe_setting
+from .destination import building
 from .engine import Pipeline, describe_input, finalize, merge_dumps, run_workers
+from .errors import InputError
 from .readers import plan_units, resolve_input
 from .report import report_markdown, write_report
 from .steps import Stats
-from .writer import atomic_folder, data_fingerprint, write_lines_atomic
+from .writer import data_fingerprint, write_lines_atomic
 
 log = logging.getLogger("zephyr_data.build")
+# Options that change how a run behaves, never what it writes: left out of the manifest.
+RUN_ONLY_OPTIONS = ("output_dir", "dump_dropped", "progress", "overwrite", "allow_empty",
+                    "debug")
 PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
             "truecase", "nltk", "matplotlib")
 
@@ -52,52 +57,64 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
     """Build ``pipeline.config.output_dir``; nothing is written unless the whole run succeeds."""
     config = pipeline.config
     started = time.perf_counter()
+    with building(config.output_dir, input_spec=config.input, dump_dropped=config.dump_dropped,
+                  overwrite=config.overwrite) as folder:
+        return _build(pipeline, folder, command, started)
+
+
+def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
+           started: float) -> BuildResult:
+    config = pipeline.config
     spec = resolve_input(config.input, sample=pipeline.sample_file if config.sample else None,
                          default_hub_id=pipeline.default_hub_id,
                          revision=config.revision or (None if config.input
                                                       else pipeline.default_revision))
     units = plan_units(spec, config.batch_size)
     decontamination = describe_setting(config.decontaminate or "off")  # loads or fails now
-    with atomic_folder(config.output_dir) as folder:
-        scratch = folder / ".scratch"
-        scratch.mkdir()
-        phase = time.perf_counter()
-        stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
-        log.info("read and filtered %s rows in %.1f s", f"{stats.rows_in:,}",
-                 time.perf_counter() - phase)
-        phase = time.perf_counter()
-        (folder / "data").mkdir()
-        with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
-            splits = finalize(pipeline, scratch, folder / "data", stats,
-                              late_drops.write if config.dump_dropped else None)
-        stats.check_accounting()
-        log.info("deduplicated, split and wrote %s rows in %.1f s", f"{stats.kept:,}",
-                 time.perf_counter() - phase)
-        if config.dump_dropped:
-            write_lines_atomic(config.dump_dropped, merge_dumps(scratch))
-        shutil.rmtree(scratch)
-        fingerprint, files = data_fingerprint(folder)
-        manifest = {
-            "pipeline": pipeline.name,
-            "command": command if command is not None else [sys.executable, *sys.argv],
-            "config": {k: v for k, v in config.to_dict().items()
-                       if k not in ("output_dir", "dump_dropped", "progress")},
-            "input": describe_input(spec),
-            "decontamination": decontamination,
-            "versions": package_versions(),
-            "splits": splits,
-            "stats": stats.to_dict(),
-            "fingerprint": fingerprint,
-            "files": files,
-        }
-        phase = time.perf_counter()
-        report = write_report(folder, manifest)  # report/*.png, outside the fingerprint
-        log.info("drew %d report plots in %.1f s", len(report), time.perf_counter() - phase)
-        manifest["report"] = [p.relative_to(folder).as_posix() for p in report]
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
-                                              + "\n", encoding="utf-8")
-        (folder / "README.md").write_text(render_card(pipeline, manifest) + "\n"
-                                          + report_markdown(report), encoding="utf-8")
+    scratch = folder / ".scratch"
+    scratch.mkdir()
+    phase = time.perf_counter()
+    stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
+    log.info("read and filtered %s rows in %.1f s", f"{stats.rows_in:,}",
+             time.perf_counter() - phase)
+    if stats.rows_in == 0 and not config.allow_empty:
+        raise InputError(f"--input {spec.description}", None,
+                         f"no rows in {len(spec.files)} file(s): they are empty or hold "
+                         "only blank lines. Nothing was written.",
+                         "check the input; pass --allow-empty to write an empty dataset.")
+    phase = time.perf_counter()
+    (folder / "data").mkdir()
+    with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
+        splits = finalize(pipeline, scratch, folder / "data", stats,
+                          late_drops.write if config.dump_dropped else None)
+    stats.check_accounting()
+    log.info("deduplicated, split and wrote %s rows in %.1f s", f"{stats.kept:,}",
+             time.perf_counter() - phase)
+    if config.dump_dropped:
+        write_lines_atomic(config.dump_dropped, merge_dumps(scratch))
+    shutil.rmtree(scratch)
+    fingerprint, files = data_fingerprint(folder)
+    manifest = {
+        "pipeline": pipeline.name,
+        "command": command if command is not None else [sys.executable, *sys.argv],
+        "config": {k: v for k, v in config.to_dict().items()
+                   if k not in RUN_ONLY_OPTIONS},
+        "input": describe_input(spec),
+        "decontamination": decontamination,
+        "versions": package_versions(),
+        "splits": splits,
+        "stats": stats.to_dict(),
+        "fingerprint": fingerprint,
+        "files": files,
+    }
+    phase = time.perf_counter()
+    report = write_report(folder, manifest)  # report/*.png, outside the fingerprint
+    log.info("drew %d report plots in %.1f s", len(report), time.perf_counter() - phase)
+    manifest["report"] = [p.relative_to(folder).as_posix() for p in report]
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                          + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(render_card(pipeline, manifest) + "\n"
+                                      + report_markdown(report), encoding="utf-8")
     return BuildResult(Path(config.output_dir), stats, splits, fingerprint, manifest,
                        time.perf_counter() - started)
 

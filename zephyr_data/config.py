@@ -41,7 +41,12 @@ class PipelineConfig:
                                "Hub dataset.")
     revision: str | None = option(None, "Revision (branch, tag or commit) of a Hub input.")
     sample: bool = option(False, "Use the raw sample bundled with the package (no network).")
-    output_dir: str = option("", "Folder to write, in the Hub's dataset layout.")
+    output_dir: str = option("", "Folder to write, in the Hub's dataset layout. An existing "
+                             "folder is replaced only if an earlier build wrote it.")
+    overwrite: bool = option(False, "Replace --output-dir even if it is not an earlier build "
+                             "(everything in it is deleted).")
+    allow_empty: bool = option(False, "Write an empty dataset when the input has no rows "
+                               "(otherwise that is an error).")
     config: str | None = option(None, "YAML file whose keys are these options; the command "
                                 "line overrides it.")
     seed: int = option(42, "Global seed; per-row randomness is seeded from it and the row id.")
@@ -60,6 +65,7 @@ class PipelineConfig:
     private: bool = option(False, "Create the Hub repo as private.")
     commit_message: str | None = option(None, "Commit message of the push.")
     progress: bool = option(True, "Show progress bars.")
+    debug: bool = option(False, "Show the Python traceback of an error (by default, one line).")
     decontaminate: str | None = option(None, SETTING_HELP)
 
     def validate(self) -> None:

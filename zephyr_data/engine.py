@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-import queue
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from .config import PipelineConfig
 from .errors import InputError
 from .readers import InputSpec, WorkUnit, read_unit
 from .steps import Drop, Stats, Step, run_steps
+from .workers import run_in_processes
 from .writer import ShardedParquetWriter, arrow_schema
 
 NUM_BUCKETS = 64
@@ -209,18 +207,6 @@ def _run_worker(setup: _WorkerSetup, index: int, units: list[WorkUnit],
     return stats
 
 
-_PROGRESS: Any = None
-
-
-def _init_worker(progress_queue: Any) -> None:
-    global _PROGRESS
-    _PROGRESS = progress_queue
-
-
-def _worker_entry(setup: _WorkerSetup, index: int, units: list[WorkUnit]) -> Stats:
-    return _run_worker(setup, index, units, _PROGRESS.put)
-
-
 def _spill_schema(pipeline: Pipeline) -> pa.Schema:
     """The output columns, nested ones as JSON text, then the internal keys."""
     fields = [pa.field(f.name, pa.string(), metadata={"json": "1"})
@@ -251,23 +237,10 @@ def run_workers(pipeline: Pipeline, units: list[WorkUnit], scratch: Path, dump: 
     workers = min(config.num_proc, max(1, len(units)))
     try:
         if workers == 1:
-            stats.merge(_run_worker(setup, 0, units, bar.update))
-            return stats
-        ctx = multiprocessing.get_context("spawn")
-        progress = ctx.Queue()
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(progress,)) as pool:
-            futures = [pool.submit(_worker_entry, setup, i, units[i::workers])
-                       for i in range(workers)]
-            while not all(f.done() for f in futures):
-                try:
-                    bar.update(progress.get(timeout=0.2))
-                except queue.Empty:
-                    pass
-            while not progress.empty():
-                bar.update(progress.get())
-            for future in futures:
-                stats.merge(future.result())  # re-raises a worker's InputError here
+            return stats.merge(_run_worker(setup, 0, units, bar.update))
+        jobs = [(setup, i, units[i::workers]) for i in range(workers)]
+        for part in run_in_processes(_run_worker, jobs, bar.update):
+            stats.merge(part)  # a worker's InputError was raised above, the others stopped
         return stats
     finally:
         bar.close()

@@ -1,8 +1,8 @@
 """Write a dataset folder in the Hub's layout, reproducibly and atomically.
 
 Parquet files are written with fixed settings (zstd, fixed row-group size, the ``datasets``
-feature metadata), so the same rows give the same bytes. The folder is first built next to its
-destination and renamed into place at the end: a crash leaves no half-written folder behind.
+feature metadata), so the same rows give the same bytes. The folder they go into is built beside
+its destination and swapped into place at the end (``destination``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -105,29 +104,6 @@ def data_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
     for name, sha in files.items():
         digest.update(f"{name}\t{sha}\n".encode())
     return digest.hexdigest(), files
-
-
-@contextlib.contextmanager
-def atomic_folder(destination: str | os.PathLike) -> Iterator[Path]:
-    """Yield a scratch folder beside ``destination``; on success it replaces ``destination``.
-
-    On any error the scratch folder is removed and ``destination`` is left as it was.
-    """
-    dest = Path(destination).resolve()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
-        yield scratch
-        old = None
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            dest.rename(old)
-        scratch.rename(dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
