@@ -1,0 +1,63 @@
+"""Ids, keys, seeds and file hashes: every hash the project computes comes from here.
+
+- ``prompt_id`` is what the H4 datasets publish: ``sha256(prompt.encode("utf-8")).hexdigest()``.
+- Random draws are seeded from the global seed and the row's own key, so they depend on nothing
+  else (not the order of rows, the batch or the worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+_BLOCK = 1 << 24
+
+
+def prompt_id(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def prompt_ids(prompts: Iterable[str]) -> list[str]:
+    sha = hashlib.sha256
+    return [sha(p.encode("utf-8")).hexdigest() for p in prompts]
+
+
+def split_draw(pid: str) -> int:
+    """The draw that assigns a row to train or test: the first 64 bits of its ``prompt_id``."""
+    return int(pid[:16], 16)
+
+
+def seeded_u64(seed: int, key: str, purpose: str) -> int:
+    """A uniform 64-bit number from the global seed and a row's own key."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}:{key}".encode()).digest()[:8], "big")
+
+
+def seeded_u64s(seed: int, keys: Iterable[str], purpose: str) -> np.ndarray:
+    sha = hashlib.sha256
+    prefix = f"{seed}:{purpose}:"
+    return np.array([int.from_bytes(sha(f"{prefix}{k}".encode()).digest()[:8], "big")
+                     for k in keys], dtype=np.uint64)
+
+
+def seeded_rng(seed: int, key: str, purpose: str) -> np.random.Generator:
+    """A generator for one row, so its draws depend on nothing but the seed and the row."""
+    return np.random.default_rng(seeded_u64(seed, key, purpose))
+
+
+def fields_key(fields: Sequence[str]) -> str:
+    """sha256 of strings, each length-prefixed so that no two sequences share a key."""
+    return hashlib.sha256("".join(f"{len(f)}:{f}" for f in fields).encode()).hexdigest()
+
+
+def sha256_file(path: str | Path) -> tuple[str, int]:
+    """The sha256 of a file and its size in bytes, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size

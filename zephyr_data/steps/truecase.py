@@ -1,0 +1,50 @@
+"""The truecasing step: repairs messages whose capitalization is broken (see ``truecaser``).
+
+Every message of a batch is screened column-wise with polars (``CANDIDATE_POLARS``, a superset
+of what the truecaser treats as broken); only the candidates go through the Python truecaser.
+The step returns the repaired ``messages``, a ``_truecased`` column (per row, the JSON list of
+the messages it changed, before and after, for ``truecased.jsonl``) and its counters.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+
+from ..core.messages import flatten
+from ..core.step import Outcome, Step
+from .truecaser import CANDIDATE_POLARS, truecase
+
+CHANGES = "_truecased"
+
+
+class Truecase(Step):
+    name = "truecase"
+
+    def __call__(self, batch: pl.DataFrame) -> Outcome:
+        flat = flatten(batch["messages"])
+        candidates = np.flatnonzero(flat.content.str.contains(CANDIDATE_POLARS).to_numpy())
+        changed, texts, letters = [], [], 0
+        for i, text in zip(candidates.tolist(), flat.content.gather(candidates).to_list()):
+            repair = truecase(text)
+            if repair.letters_changed:
+                changed.append(i)
+                texts.append(repair.text)
+                letters += repair.letters_changed
+        if not changed:
+            return Outcome()
+        content = flat.content.scatter(changed, pl.Series(texts, dtype=pl.String))
+        by_row: dict[int, list[dict[str, object]]] = {}
+        for i, after in zip(changed, texts):
+            by_row.setdefault(int(flat.row[i]), []).append(
+                {"index": int(flat.turn[i]), "role": flat.role[i], "before": flat.content[i],
+                 "after": after})
+        records = [None] * batch.height
+        for row, items in by_row.items():
+            records[row] = json.dumps(items, ensure_ascii=False)
+        return Outcome(columns={"messages": flat.rebuild(content),
+                                CHANGES: pl.Series(records, dtype=pl.String)},
+                       counters={"truecased_letters": letters, "truecased_messages": len(changed),
+                                 "truecased_dialogues": len(by_row)})
