@@ -27,6 +27,7 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision,
                                                           dtype=torch_dtype).to(device).eval()
         torch.manual_seed(seed)  # once: the run's samples are reproducible, turns still differ
+        self.generated_tokens = 0  # new tokens of every answer so far, padding excluded
 
     def render(self, conversation: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(conversation, tokenize=False,
@@ -46,6 +47,7 @@ class TransformersBackend:
             eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
         )
         new_tokens = out[:, batch["input_ids"].shape[1]:]
+        self.generated_tokens += int((new_tokens != self.tokenizer.pad_token_id).sum())
         return [t.strip() for t in
                 self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 

@@ -87,7 +87,13 @@ def mistral_common_tokenizer_file(name: str) -> Path:
 
 def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
     """The tokenizer with the Zephyr chat template and a pad token distinct from EOS."""
-    source = args.tokenizer_name_or_path or args.model_name_or_path
+    return tokenizer_from(args.tokenizer_name_or_path or args.model_name_or_path,
+                          revision=args.model_revision)
+
+
+def tokenizer_from(source: str, *, revision: str = "main") -> PreTrainedTokenizerBase:
+    """``load_tokenizer`` for one source: a ``mistral-common:<file>`` name, a directory or a Hub
+    id."""
     if source.startswith(MISTRAL_COMMON_PREFIX):
         sp_model = mistral_common_tokenizer_file(source.removeprefix(MISTRAL_COMMON_PREFIX))
         with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +101,7 @@ def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
             tokenizer = LlamaTokenizer.from_pretrained(tmp, add_bos_token=True,
                                                        add_eos_token=False, legacy=False)
     else:
-        tokenizer = AutoTokenizer.from_pretrained(source, revision=args.model_revision)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
     if tokenizer.pad_token is None:
         # Mistral has no pad token. EOS must stay a trained label, so pad with UNK (never in text).
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token

@@ -28,11 +28,8 @@ from zephyr_train.configs import (
     resolve_recipe,
 )
 from zephyr_train.deepspeed_check import check_with_deepspeed, deepspeed_dict
+from zephyr_train.flops import GPU_MEMORY_GIB, PEAK_BF16_FLOPS, training_flops_per_token
 
-# Dense bf16 tensor-core peak per GPU (vendor datasheets).
-PEAK_BF16_FLOPS = {"a100-40gb": 312e12, "a100-80gb": 312e12, "h100-80gb": 989e12,
-                   "h200": 989e12}
-GPU_MEMORY_GIB = {"a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "h200": 141}
 # Architectures known without the Hub (config.json of mistralai/Mistral-7B-v0.1).
 KNOWN_ARCHITECTURES = {
     "mistralai/Mistral-7B-v0.1": dict(
@@ -71,6 +68,7 @@ class Plan:
     largest_layer_params: int
     num_layers: int
     hidden_size: int
+    flops_per_token: float
     zero3_gpu_bytes: float
     zero3_cpu_bytes: float
     mfu: float
@@ -88,14 +86,6 @@ class Plan:
     def tokens_per_step(self) -> int:
         """Exact for packed SFT; an upper bound (every sequence at max_length) otherwise."""
         return self.sequences_per_step * self.max_length
-
-    @property
-    def flops_per_token(self) -> float:
-        """6N + 12·L·d·s for a training token; DPO adds the reference forward (2N + 4·L·d·s)."""
-        attn = self.num_layers * self.hidden_size * self.max_length
-        if self.task == "dpo":
-            return 8 * self.total_params + 16 * attn
-        return 6 * self.total_params + 12 * attn
 
     @property
     def total_steps(self) -> int:
@@ -228,6 +218,8 @@ def make_plan(argv: Sequence[str] | None = None) -> Plan:
         sequences_per_epoch=sequences, steps_per_epoch=steps_per_epoch, epochs=epochs,
         total_params=total, largest_layer_params=largest,
         num_layers=config.num_hidden_layers, hidden_size=config.hidden_size,
+        flops_per_token=training_flops_per_token(config, train_args.max_length,
+                                                 reference_forward=task == "dpo"),
         zero3_gpu_bytes=gpu_bytes, zero3_cpu_bytes=cpu_bytes, mfu=args.mfu,
         deepspeed_check=ds_check,
     )
@@ -265,10 +257,9 @@ def format_plan(p: Plan) -> str:
         f"(DeepSpeed estimate_zero3_model_states_mem_needs; CPU {p.zero3_cpu_bytes / GIB:.1f} "
         "GiB; activations not included)",
         f"  DeepSpeed config check     {p.deepspeed_check}",
-        f"  FLOPs per token            {p.flops_per_token:.3e} ("
-        + ("8N + 16·L·d·s: policy on chosen+rejected, frozen reference forward"
-           if p.task == "dpo" else "6N + 12·L·d·s")
-        + ")",
+        f"  FLOPs per token            {p.flops_per_token:.3e} (TRL's compute_flops_per_token at "
+        f"{p.max_length}: 3 x the forward's matrix products, attention included"
+        + ("; + the frozen reference's forward" if p.task == "dpo" else "") + ")",
         f"  time per step at {p.mfu:.0%} MFU   {p.seconds_per_step:.1f} s "
         f"(peak {PEAK_BF16_FLOPS[p.gpu] / 1e12:.0f} TFLOP/s bf16 per GPU)",
         f"  expected time              {hours:.1f} h for {p.total_steps:,} steps",

@@ -25,7 +25,10 @@ def test_plan_zephyr_7b_sft_on_16_a100(capsys):
     assert plan.total_params == MISTRAL_7B_PARAMS
     assert plan.tokens_per_step == 512 * 2048
     assert plan.steps_per_epoch == -(-207_865 // 512)  # ceil(rows / global batch)
-    expected_seconds = (6 * MISTRAL_7B_PARAMS + 12 * 32 * 4096 * 2048) * 512 * 2048 / (
+    # 3 x the forward's matrix products: 6 x the parameters less the embedding lookup and the
+    # RMSNorm weights (2 per layer + the final one), + 12·L·d·s for the attention scores.
+    matmul_params = MISTRAL_7B_PARAMS - 32000 * 4096 - (2 * 32 + 1) * 4096
+    expected_seconds = (6 * matmul_params + 12 * 32 * 4096 * 2048) * 512 * 2048 / (
         16 * PEAK_BF16_FLOPS["a100-80gb"] * 0.4)
     assert plan.seconds_per_step == pytest.approx(expected_seconds)
     for text in ("world size                 16 processes",
