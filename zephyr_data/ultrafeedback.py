@@ -81,16 +81,12 @@ class UltraFeedbackConfig(PipelineConfig):
 
 
 def parse_rating(value: Any, ref: str, field: str) -> float | None:
-    """An aspect rating: exactly one of the strings "1".."5" (as UltraFeedback writes them) or a
-    JSON integer 1..5 (as some re-exports store them); None for "N/A" or a null/missing rating.
-    Anything else (" 4", "5.0", 4.5, "1e0", 7, true) is an error: the raw ratings are whole
-    numbers, so a fraction or an odd spelling means the file is not what it claims to be."""
+    """Exactly "1".."5" (as UltraFeedback writes them) or a JSON integer 1..5 (some re-exports);
+    None for "N/A" or null. Anything else (" 4", "5.0", 4.5, "1e0", true) is an error."""
     if type(value) is str and value in _RATINGS:  # the common case: "1".."5", "N/A"
         return _RATINGS[value]
-    if type(value) is int and 1 <= value <= 5:  # not bool: type() is exact
-        return float(value)
-    if value is None:
-        return None
+    if type(value) is int and 1 <= value <= 5 or value is None:  # type(): not bool
+        return None if value is None else float(value)
     raise InputError(ref, field, f'expected a rating "1".."5" or "N/A", found {value!r} (JSON '
                      "integers 1..5 are accepted too; fractions and other spellings are not).",
                      "fix the rating, or rerun with --on-bad-row drop to count the row as "
