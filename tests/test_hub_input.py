@@ -33,7 +33,9 @@ def hub():
 
 
 def test_build_from_a_hub_dataset_at_a_revision(hub, tmp_path):
-    env = client_env(hub, tmp_path / "home")
+    # HF_HOME in a hidden folder, as the default ~/.cache/huggingface: hidden paths are skipped
+    # only below the downloaded snapshot, not above it
+    env = client_env(hub, tmp_path / ".cache" / "huggingface")
     sample = sample_path("ultrachat_sample.jsonl")
     upload = subprocess.run([sys.executable, "-c", UPLOAD, "raw-org/ultrachat", str(sample)],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=240)

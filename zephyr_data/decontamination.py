@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .hubcalls import hub_call
 from .realtext import DEFAULT_DATA, real_prompts, real_replies
 from .steps import Drop, Stats, Step
 
@@ -371,14 +372,12 @@ def load_index(setting: str) -> BenchmarkIndex | None:
     if setting == OFF:
         return None
     if setting == HUB:
-        try:
-            return BenchmarkIndex.from_hub()
-        except Exception as err:  # offline, network, missing dataset: all end here
-            raise ConfigError(
+        with hub_call(lambda detail: ConfigError(  # offline, network, missing dataset
                 f"decontaminate='hub': could not load the benchmark prompts from the Hub "
-                f"({type(err).__name__}: {str(err)[:300]}). Pass --decontaminate PATH, a folder "
-                f"holding {list(FILES.values())} (as ../shared/data/benchmarks), or "
-                "--decontaminate off to build without decontamination.") from None
+                f"({detail[:300]}). Pass --decontaminate PATH, a folder holding "
+                f"{list(FILES.values())} (as ../shared/data/benchmarks), or --decontaminate "
+                "off to build without decontamination.")):
+            return BenchmarkIndex.from_hub()
     return BenchmarkIndex.from_dir(setting)
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ZephyrDataError
+from .hubcalls import describe_failure
 from .writer import sha256_file, write_text_atomic
 
 log = logging.getLogger("zephyr_data.hub")
@@ -135,10 +136,6 @@ def retry_command(folder: Path, repo_id: str, revision: str | None, private: boo
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _scrub(text: str, token: str | None) -> str:
-    return text.replace(token, "hf_***") if token else text
-
-
 def _validate_target(repo_id: str, revision: str | None) -> str:
     if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id \
             or repo_id.endswith((".git", "-", ".")):
@@ -218,14 +215,12 @@ def push_folder(folder: str | Path, repo_id: str, *, revision: str | None = None
         with _progress_bars(progress):
             result = _push(folder, files, manifest, repo_id, branch, private, commit_message,
                            token, endpoint)
-    except HubError as err:
-        raise HubError(_scrub(f"{err}\n  Nothing local was changed: {folder} is as built. "
-                              f"Retry the upload alone with:\n    {retry}", token)) from None
     except Exception as err:  # network, HTTP, client errors: all say the same two things
-        detail = _scrub(f"{type(err).__name__}: {err}".strip(), token)
-        raise HubError(f"pushing {folder} to {repo_id} (branch {branch}) failed: {detail}\n"
-                       f"  Nothing local was changed: {folder} is as built. Retry the upload "
-                       f"alone with:\n    {retry}") from None
+        detail = describe_failure(err, [token])
+        said = (detail.removeprefix(f"{type(err).__name__}: ") if isinstance(err, HubError)
+                else f"pushing {folder} to {repo_id} (branch {branch}) failed: {detail}")
+        raise HubError(f"{said}\n  Nothing local was changed: {folder} is as built. Retry the "
+                       f"upload alone with:\n    {retry}") from None
     record = {"repo_id": result.repo_id, "revision": result.revision, "commit": result.commit,
               "url": result.url,
               "note": "Recorded locally after the push. The manifest.json on the Hub leaves out "

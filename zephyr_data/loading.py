@@ -24,7 +24,6 @@ row (and its ``prompt_id``) and the field, e.g. ``chosen[1].role``.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import ZephyrDataError
+from .hubcalls import describe_failure
 
 ROLES = ("system", "user", "assistant")
 SYSTEM, USER, ASSISTANT = 0, 1, 2
@@ -71,32 +71,39 @@ class SchemaError(DatasetLoadError):
 
 
 def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "dpo"],
-                       revision: str | None = None,
-                       allow_empty_content: bool = False) -> Any:
+                       revision: str | None = None, allow_empty_content: bool = False,
+                       verify: bool = True) -> Any:
     """Load ``split`` of a Hub dataset or local folder and check it for ``task``.
 
     ``revision`` (a branch, tag or commit) applies to Hub ids; for a local folder it must match
     the commit its ``manifest.json`` records under ``published`` (a pin is never ignored).
     ``allow_empty_content`` accepts messages whose content is an empty string (the public
     ``ultrafeedback_binarized`` has a few empty responses); everything else is still checked.
-    Returns a ``datasets.Dataset``; raises :class:`DatasetLoadError` or :class:`SchemaError`.
+    ``verify`` (default) checks a local build folder's split files against its
+    ``manifest.json`` first (:mod:`zephyr_data.integrity`); ``verify=False`` skips it.
+    Returns a ``datasets.Dataset``; raises :class:`DatasetLoadError` (an ``IntegrityError`` for
+    a folder that does not match its manifest) or :class:`SchemaError`.
     """
     if task not in REQUIRED:
         raise DatasetLoadError(f"task={task!r}: expected 'sft' (messages) or 'dpo' (prompt, "
                                "chosen, rejected).")
-    dataset = _load(name_or_path, split, revision)
+    dataset = _load(name_or_path, split, revision, verify)
     where = f"{name_or_path}{'@' + revision if revision else ''} split {split!r}"
     validate_dataset(dataset, task=task, where=where, allow_empty_content=allow_empty_content)
     return dataset
 
 
-def _load(name_or_path: str, split: str, revision: str | None) -> Any:
+def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> Any:
     import datasets
 
     path = Path(name_or_path).expanduser()
     kwargs: dict[str, Any]
     if path.is_dir():
-        _check_local_revision(path, revision)
+        from .integrity import check_local_revision, verify_split  # builds on our errors
+
+        if verify:
+            verify_split(path, split)
+        check_local_revision(path, revision)
         source, kwargs = str(path), {}
     elif path.is_file():
         if revision:
@@ -112,18 +119,18 @@ def _load(name_or_path: str, split: str, revision: str | None) -> Any:
         source, kwargs = name_or_path, {"revision": revision}
     try:
         return datasets.load_dataset(source, split=split, **kwargs)
-    except ValueError as err:
-        if "split" in str(err).lower():
-            raise DatasetLoadError(f"{name_or_path}: no split {split!r} ({err}). Pass one of "
-                                   "its splits, e.g. train_sft or train_prefs.") from None
-        raise
-    except OSError as err:  # not found, not reachable, not in the offline cache
-        hub = "" if source != name_or_path else (
+    except Exception as err:  # every Hub message goes through describe_failure: no token
+        detail = describe_failure(err)
+        if isinstance(err, ValueError) and "split" in str(err).lower():
+            raise DatasetLoadError(f"{name_or_path}: no split {split!r} ({detail}). Pass one "
+                                   "of its splits, e.g. train_sft or train_prefs.") from None
+        if not isinstance(err, OSError) and source != name_or_path:
+            raise  # a local file or folder that datasets cannot read: its own error
+        hub = "" if source != name_or_path else (  # OSError: not found, not reachable, ...
             " If it is a private or gated Hub dataset, log in with `hf auth login` or set "
             "HF_TOKEN; offline (HF_HUB_OFFLINE=1), only datasets already in the cache load.")
         raise DatasetLoadError(f"{name_or_path}{'@' + revision if revision else ''}: could not "
-                               f"load split {split!r}: {type(err).__name__}: {err}.{hub}") \
-            from None
+                               f"load split {split!r}: {detail.rstrip('.')}.{hub}") from None
 
 
 def _file_builder(path: Path) -> str:
@@ -135,23 +142,6 @@ def _file_builder(path: Path) -> str:
         return "json"
     raise DatasetLoadError(f"{path}: expected a folder in the Hub's layout, or a .parquet, "
                            ".json or .jsonl file.")
-
-
-def _check_local_revision(folder: Path, revision: str | None) -> None:
-    if not revision:
-        return
-    published = None
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        published = json.loads(manifest.read_text(encoding="utf-8")).get("published")
-    if published and (published.get("commit", "").startswith(revision) and len(revision) >= 7
-                      or revision == published.get("revision")):
-        return
-    recorded = (f"it was published as commit {published['commit']} of {published['repo_id']}"
-                if published else "its manifest records no push")
-    raise DatasetLoadError(f"revision={revision!r} was given, but {folder} is a local folder "
-                           f"and {recorded}. Load the Hub id to get that revision, or drop the "
-                           "revision to load the folder as it is.")
 
 
 # ------------------------------------------------------------------ validation

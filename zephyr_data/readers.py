@@ -4,6 +4,13 @@ The input is resolved once, in the main process, into a list of local files with
 (the input fingerprint). Each file is cut into work units of about ``batch_size`` rows that a
 worker reads on its own, so memory does not grow with the data. Every row carries a reference
 (``file:line`` for JSON Lines, ``file[#i]`` for JSON and parquet) used in errors and dumps.
+
+Which files are read: suffixes ``.jsonl``/``.ndjson`` (JSON Lines), ``.json`` (an array of rows,
+or one row), ``.parquet``, and ``.jsonl.gz``/``.ndjson.gz``/``.json.gz``, in any letter case. An
+existing path is taken literally (even with ``[`` or ``*`` in its name); otherwise a path with
+``*?[`` is a glob. A named file with another suffix is an error; a folder or a glob skips such
+files (and logs them), and a folder skips hidden files and folders (names starting with ".").
+Only regular files (or links to them) are read: a FIFO or a device would block or never end.
 """
 
 from __future__ import annotations
@@ -13,8 +20,12 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import re
+import stat
+import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,10 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .hubcalls import hub_call
 
-SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".json.gz")
+log = logging.getLogger("zephyr_data.readers")
+
+KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
+         ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz", ".json.gz": "json.gz"}
+SUFFIXES = tuple(KINDS)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BLOCK = 1 << 24
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only lines holding one can parse to a
+# string that is not text (a lone surrogate), so only those are looked at.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -62,22 +82,73 @@ def sample_path(name: str) -> Path:
 
 
 def _kind(path: str) -> str | None:
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if path.endswith(suffix):
-            return suffix[1:]
+    name = os.path.basename(path).lower()
+    for suffix in sorted(KINDS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return KINDS[suffix]
     return None
 
 
-def _list_local(spec: str) -> list[str]:
-    if any(ch in spec for ch in "*?["):
-        found = sorted(glob.glob(spec, recursive=True))
-    elif os.path.isdir(spec):
-        found = sorted(str(p) for p in Path(spec).rglob("*") if p.is_file())
-    elif os.path.isfile(spec):
-        return [spec]
+def _supported() -> str:
+    return ", ".join(SUFFIXES) + " (any letter case)"
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _require_regular(path: str) -> None:
+    """Fail unless ``path`` is a regular file once links are followed: reading a FIFO blocks
+    and a device such as /dev/zero never ends, so neither is hashed or read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise InputError(path, None, f"cannot be opened: {err.strerror} (a broken link?).",
+                         "fix or remove it, or narrow --input.") from None
+    if not stat.S_ISREG(mode):
+        target = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise InputError(path, None, f"is {_file_type(mode)}{target}, not a regular file; only "
+                         "regular files (or links to them) are read as input.",
+                         "remove it from the input folder, or narrow the --input glob.")
+
+
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _list_local(spec: str) -> tuple[list[str], list[str]]:
+    """The input files that ``spec`` names, and the files it names that were skipped for their
+    suffix. An existing path is taken literally; a glob only when no such path exists."""
+    if os.path.isdir(spec):
+        root = Path(spec)
+        found = sorted(str(p) for p in root.rglob("*")
+                       if not _is_hidden(p.relative_to(root)) and not p.is_dir())
+    elif os.path.lexists(spec):
+        if _kind(spec) is None:
+            raise InputError(f"--input {spec}", None, "unsupported file type: the readable "
+                             f"suffixes are {_supported()}.",
+                             "convert or rename the file (e.g. a JSON Lines .txt to .jsonl); "
+                             "compressed input must be gzip.")
+        _require_regular(spec)
+        return [spec], []
+    elif any(ch in spec for ch in "*?["):
+        found = sorted(p for p in glob.glob(spec, recursive=True) if not os.path.isdir(p))
     else:
-        return []
-    return [p for p in found if _kind(p)]
+        return [], []
+    files = [p for p in found if _kind(p)]
+    skipped = [p for p in found if not _kind(p)]
+    if skipped:
+        names = ", ".join(os.path.basename(p) for p in skipped[:5])
+        log.info("--input %s: skipped %d file(s) without a supported suffix (%s%s)", spec,
+                 len(skipped), names, ", ..." if len(skipped) > 5 else "")
+    for path in files:  # before anything is read: a FIFO would block the hashing
+        _require_regular(path)
+    return files, skipped
 
 
 def _download_hub(hub_id: str, revision: str | None) -> tuple[list[str], str]:
@@ -85,17 +156,16 @@ def _download_hub(hub_id: str, revision: str | None) -> tuple[list[str], str]:
     commit they came from."""
     from huggingface_hub import snapshot_download
 
-    try:
+    patterns = [f"*{s}" for s in SUFFIXES] + [f"*{s.upper()}" for s in SUFFIXES]
+    with hub_call(lambda detail: InputError(
+            f"--input {hub_id}", None, f"could not download the Hub dataset at revision "
+            f"{revision or 'main'}: {detail}", "check the id and revision, your network and "
+            "HF_TOKEN; or pass local files with --input PATH, or --sample for the bundled "
+            "sample.")):
         folder = snapshot_download(hub_id, repo_type="dataset", revision=revision,
-                                   allow_patterns=[f"*{s}" for s in SUFFIXES])
-    except Exception as err:  # network, auth, offline without cache: all end here
-        raise InputError(f"--input {hub_id}", None,
-                         f"could not download the Hub dataset at revision {revision or 'main'}: "
-                         f"{type(err).__name__}: {err}",
-                         "check the id and revision, your network and HF_TOKEN; or pass local "
-                         "files with --input PATH, or --sample for the bundled sample.") from None
+                                   allow_patterns=patterns)
     commit = Path(folder).name  # snapshots/<commit>
-    files = [p for p in _list_local(folder) if "/." not in p]
+    files, _ = _list_local(folder)  # hidden paths are left out below the snapshot folder
     return files, commit
 
 
@@ -107,14 +177,16 @@ def resolve_input(input_spec: str | None, *, sample: str | None, default_hub_id:
         spec = InputSpec(description=f"bundled sample {sample}")
     else:
         name = input_spec or default_hub_id
-        files = _list_local(name)
+        files, skipped = _list_local(name)
         if files:
             spec = InputSpec(description=f"local files {name}")
-        elif os.path.exists(name):
+        elif os.path.exists(name) or skipped:
+            found = (f"; {len(skipped)} file(s) there have other suffixes, e.g. "
+                     f"{os.path.basename(skipped[0])}" if skipped else "")
             raise InputError(f"--input {name}", None,
-                             f"no input files found there (looked for {', '.join(SUFFIXES)}).",
+                             f"no input files found there (looked for {_supported()}{found}).",
                              "point --input at files with one of those suffixes.")
-        elif HUB_ID.match(name) and not name.endswith(SUFFIXES):
+        elif HUB_ID.match(name) and _kind(name) is None:
             files, commit = _download_hub(name, revision)
             if not files:
                 raise InputError(f"--input {name}", None,
@@ -198,55 +270,129 @@ def _parse_line(raw: bytes, where: str) -> Any:
         raise InputError(where, None, f"malformed JSON: {err.msg} at column {err.colno}.",
                          "fix or remove the line, or rerun with --on-bad-row drop to count it "
                          "as dropped.") from None
+    except RecursionError:
+        raise InputError(where, None, "JSON nested too deeply to parse (arrays or objects "
+                         f"inside each other more than about {sys.getrecursionlimit()} levels).",
+                         "fix or remove the line, or rerun with --on-bad-row drop to count it "
+                         "as dropped.") from None
+
+
+def surrogate_field(value: Any) -> str | None:
+    """The path (``data[1]``, ``completions[0].response``; "" for the value itself) of the first
+    string or key holding a lone UTF-16 surrogate, or None. Iterative: any depth is fine."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and _SURROGATE.search(item):
+            return path
+        if isinstance(item, dict):
+            bad_key = next((k for k in item if isinstance(k, str) and _SURROGATE.search(k)), None)
+            if bad_key is not None:
+                return f"{path}.<key>" if path else "<key>"
+            stack.extend(reversed([(f"{path}.{k}" if path else str(k), v)
+                                   for k, v in item.items()]))
+        elif isinstance(item, list):
+            stack.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(item)]))
+    return None
+
+
+def _check_text(parsed: Any, where: str) -> Any:
+    """``parsed``, or an InputError when one of its strings is not text (a lone surrogate:
+    valid JSON, but it cannot be encoded as UTF-8, so no output could hold it)."""
+    field = surrogate_field(parsed)
+    if field is None:
+        return parsed
+    return InputError(where, field or None, "holds a lone UTF-16 surrogate (a \\ud800..\\udfff "
+                      "escape without its pair): valid JSON, but not text; it cannot be written "
+                      "as UTF-8.", "fix the escape at the source (often half of a cut emoji), or "
+                      "rerun with --on-bad-row drop to count the row as dropped.")
+
+
+def _open_lines(unit: WorkUnit) -> Any:
+    if unit.kind == "jsonl":
+        with open(unit.path, "rb") as fh:
+            fh.seek(unit.start)
+            return io.BytesIO(fh.read(unit.end - unit.start))
+    return gzip.open(unit.path, "rb")
+
+
+def _read_json_lines(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
+    lines = _open_lines(unit)
+    line = unit.first_line - 1
+    try:
+        for line, raw in enumerate(lines, start=unit.first_line):
+            if not raw.strip():
+                continue
+            where = f"{unit.path}:{line}"
+            try:
+                parsed = _parse_line(raw, where)
+            except InputError as err:
+                yield where, err
+                continue
+            yield where, (_check_text(parsed, where) if _SURROGATE_ESCAPE.search(raw)
+                          else parsed)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(unit.path, None, f"cannot read line {line + 1}: "
+                         f"{_describe_error(err)}.", _DAMAGED) from None
+    finally:
+        lines.close()
+
+
+_DAMAGED = ("the file is damaged or truncated: download or export it again (`gzip -t FILE` "
+            "checks a .gz file).")
+
+
+def _describe_error(err: BaseException) -> str:
+    kind = "corrupt deflate stream" if isinstance(err, zlib.error) else type(err).__name__
+    return f"{kind} ({err})"
+
+
+def _read_json_file(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
+    opener = gzip.open if unit.kind == "json.gz" else open
+    try:
+        with opener(unit.path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(unit.path, None, f"cannot read the file: {_describe_error(err)}.",
+                         _DAMAGED) from None
+    parsed = _parse_line(raw, unit.path)
+    if isinstance(parsed, dict):  # a file holding one row
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        raise InputError(unit.path, None, f"expected a JSON array of rows, found "
+                         f"{type(parsed).__name__}.", "use JSON Lines or a JSON array.")
+    check = _SURROGATE_ESCAPE.search(raw) is not None
+    for i, row in enumerate(parsed):
+        where = f"{unit.path}[#{i}]"
+        yield where, _check_text(row, where) if check else row
+
+
+def _read_parquet(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(unit.path).read_row_group(unit.start).to_pylist()
+    except (OSError, ValueError, pa.ArrowException) as err:  # ArrowInvalid, bad UTF-8
+        raise InputError(unit.path, None, f"row group {unit.start} (rows from "
+                         f"#{unit.first_line}) cannot be read: {type(err).__name__}: {err}",
+                         "the file is damaged: download or export it again.") from None
+    for i, row in enumerate(rows):
+        yield f"{unit.path}[#{unit.first_line + i}]", row
 
 
 def read_unit(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
     """Yield ``(ref, parsed_or_error)`` for each row of a work unit; blank lines are skipped.
 
-    A row that cannot be parsed yields its :class:`InputError` instead of a value, so the
-    caller decides whether to stop or to count a drop.
+    A row that cannot be parsed, or holds a string that is not text, yields its
+    :class:`InputError` instead of a value, so the caller decides whether to stop or to count a
+    drop. A file that cannot be read (a corrupt .gz or parquet page) raises one.
     """
     if unit.kind in ("jsonl", "jsonl.gz"):
-        if unit.kind == "jsonl":
-            with open(unit.path, "rb") as fh:
-                fh.seek(unit.start)
-                data = fh.read(unit.end - unit.start)
-            lines: Any = io.BytesIO(data)
-        else:
-            lines = gzip.open(unit.path, "rb")
-        try:
-            for i, raw in enumerate(lines):
-                if not raw.strip():
-                    continue
-                where = f"{unit.path}:{unit.first_line + i}"
-                try:
-                    yield where, _parse_line(raw, where)
-                except InputError as err:
-                    yield where, err
-        except (OSError, EOFError) as err:
-            raise InputError(unit.path, None, f"cannot read the compressed file: {err}") from None
-        finally:
-            lines.close()
+        yield from _read_json_lines(unit)
     elif unit.kind in ("json", "json.gz"):
-        opener = gzip.open if unit.kind == "json.gz" else open
-        try:
-            with opener(unit.path, "rb") as fh:
-                raw = fh.read()
-        except (OSError, EOFError) as err:
-            raise InputError(unit.path, None, f"cannot read the file: {err}") from None
-        parsed = _parse_line(raw, unit.path)
-        if isinstance(parsed, dict):  # a file holding one row
-            parsed = [parsed]
-        if not isinstance(parsed, list):
-            raise InputError(unit.path, None, f"expected a JSON array of rows, found "
-                             f"{type(parsed).__name__}.", "use JSON Lines or a JSON array.")
-        for i, row in enumerate(parsed):
-            yield f"{unit.path}[#{i}]", row
+        yield from _read_json_file(unit)
     elif unit.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.ParquetFile(unit.path).read_row_group(unit.start)
-        for i, row in enumerate(table.to_pylist()):
-            yield f"{unit.path}[#{unit.first_line + i}]", row
+        yield from _read_parquet(unit)
     else:  # pragma: no cover - plan_units only makes the kinds above
         raise AssertionError(unit.kind)

@@ -480,7 +480,12 @@ def open_build(spec: str | Path) -> Build:
                                     "pipelines.build_ultrachat --sample --output-dir PATH.")
         from huggingface_hub import snapshot_download
 
-        folder = Path(snapshot_download(str(spec), repo_type="dataset"))
+        from .hubcalls import HubDownloadError, hub_call
+
+        with hub_call(lambda detail: HubDownloadError(
+                f"{spec}: could not download the Hub dataset: {detail.rstrip('.')}. Check the "
+                "id, the network and HF_TOKEN (`hf auth login`), or open a local build folder.")):
+            folder = Path(snapshot_download(str(spec), repo_type="dataset"))
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) \
         if manifest_path.is_file() else {}

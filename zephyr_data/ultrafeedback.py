@@ -25,8 +25,9 @@ Each row becomes one preference pair, as in the Zephyr-7B paper (Tunstall et al.
   smallest content hash.
 
 A row that does not have this structure (not an object, no ``instruction``, ``completions`` not
-a list, a rating that is not a number in 1..5 or "N/A", ...) is an :class:`InputError` naming the
-row and field: it stops the run, or is counted as ``invalid_row`` with ``--on-bad-row drop``.
+a list, a rating other than "1".."5", "N/A" or an integer 1..5, ...) is an :class:`InputError`
+naming the row and field: it stops the run, or is counted as ``invalid_row`` with
+``--on-bad-row drop``.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ from .steps import Drop, Filter, Stats, Step
 
 ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
 NOT_RATED = "N/A"
-RATING_RANGE = (1.0, 5.0)
 TRUTHFUL_QA = "truthful_qa"
-_COMMON_RATINGS = {**{str(i): float(i) for i in range(1, 6)}, NOT_RATED: None}
+_RATINGS = {**{str(i): float(i) for i in range(1, 6)}, NOT_RATED: None}
 DEFAULT_REVISION = "40b436560ca83a8dba36114c22ab3c66e43f6d5e"  # with the overall_score fixes
 ROW_HINT = ('each row must look like {"source": ..., "instruction": "...", "completions": '
             '[{"response": "...", "annotations": {...}, "overall_score": ...}, ...]}, as in '
@@ -81,17 +81,16 @@ class UltraFeedbackConfig(PipelineConfig):
 
 
 def parse_rating(value: Any, ref: str, field: str) -> float | None:
-    """An aspect rating: a number in 1..5 (as a string or a number), or None for "N/A"."""
-    if type(value) is str and value in _COMMON_RATINGS:  # fast path: "1".."5", "N/A"
-        return _COMMON_RATINGS[value]
-    if value is None:
-        return None
-    number = _number(value)
-    if number is None or not RATING_RANGE[0] <= number <= RATING_RANGE[1]:
-        raise InputError(ref, field, f"expected a rating \"1\"..\"5\" or \"N/A\", found "
-                         f"{value!r}.", "fix the rating, or rerun with --on-bad-row drop to "
-                         "count the row as dropped.")
-    return number
+    """Exactly "1".."5" (as UltraFeedback writes them) or a JSON integer 1..5 (some re-exports);
+    None for "N/A" or null. Anything else (" 4", "5.0", 4.5, "1e0", true) is an error."""
+    if type(value) is str and value in _RATINGS:  # the common case: "1".."5", "N/A"
+        return _RATINGS[value]
+    if type(value) is int and 1 <= value <= 5 or value is None:  # type(): not bool
+        return None if value is None else float(value)
+    raise InputError(ref, field, f'expected a rating "1".."5" or "N/A", found {value!r} (JSON '
+                     "integers 1..5 are accepted too; fractions and other spellings are not).",
+                     "fix the rating, or rerun with --on-bad-row drop to count the row as "
+                     "dropped.")
 
 
 def parse_overall(value: Any, ref: str, field: str) -> float | None:

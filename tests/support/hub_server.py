@@ -19,6 +19,11 @@ branches pointing at commits, LFS objects by sha256. Writes need ``Authorization
 with the server's token; private repos are invisible (404) without it, as on the Hub. Every
 request is recorded (method, route, whether the token was sent) so tests can check which network
 path the client took. Use it as a context manager; it stops at exit.
+
+``echo_headers=True`` makes it a misbehaving mirror or proxy: every request is refused (400) with
+an error that quotes the request's headers, ``Authorization: Bearer TOKEN`` included, in both the
+``X-Error-Message`` header and the JSON body, which ``huggingface_hub`` copies into its
+exception messages.
 """
 
 from __future__ import annotations
@@ -155,8 +160,8 @@ class RequestRecord:
 class HubServer:
     """``with HubServer(token="hf_...") as hub: ... hub.url ...``"""
 
-    def __init__(self, token: str, user: str = "tester") -> None:
-        self.token, self.user = token, user
+    def __init__(self, token: str, user: str = "tester", echo_headers: bool = False) -> None:
+        self.token, self.user, self.echo_headers = token, user, echo_headers
         self.store = HubStore()
         self.requests: list[RequestRecord] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -243,6 +248,11 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             body = self._body() if self.command in ("POST", "PUT") else b""
             route = "?"
             try:
+                if hub.echo_headers:
+                    hub.requests.append(RequestRecord(self.command, "echo", split.path,
+                                                      self._authorized()))
+                    raise HttpError(400, "stand-in hub refused the request; its headers were: "
+                                    + "; ".join(f"{k}: {v}" for k, v in self.headers.items()))
                 route, func, args = self._route(parts)
                 hub.requests.append(RequestRecord(self.command, route, split.path,
                                                   self._authorized()))
