@@ -88,13 +88,17 @@ def test_the_input_folder_is_never_the_output(tmp_path, capsys):
     for output in (tmp_path / "raw", tmp_path / "raw" / "out"):
         assert build("--input", str(tmp_path / "raw"), "--output-dir", str(output)) == 2
         assert "Keep the two apart" in capsys.readouterr().err
-    assert build("--input", str(tmp_path / "raw" / "*.jsonl"),
+    assert build("--input", str(tmp_path / "raw" / "**" / "*.jsonl"),
                  "--output-dir", str(tmp_path / "raw" / "out")) == 2
+    assert "the next build would read its own output" in capsys.readouterr().err
     inner = raw_file(tmp_path / "built" / "in.jsonl")
     assert build("--input", str(inner), "--output-dir", str(tmp_path / "built"),
                  "--overwrite") == 2
-    assert "inside the output" in capsys.readouterr().err
+    assert "inside the output folder" in capsys.readouterr().err
     assert snapshot(tmp_path / "raw") == before and raw.is_file() and inner.is_file()
+    # a flat glob does not read the folders beside its files: an output there is fine
+    assert build("--input", str(tmp_path / "raw" / "*.jsonl"),
+                 "--output-dir", str(tmp_path / "raw" / "out")) == 0
 
 
 def test_an_output_that_is_a_file_or_under_a_file_is_refused(tmp_path, capsys):

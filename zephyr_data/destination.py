@@ -68,18 +68,24 @@ def is_build(folder: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def _input_root(spec: str) -> Path | None:
-    """The local path an ``--input`` names: the path itself, or a glob's fixed leading folder."""
+def _input_paths(spec: str) -> tuple[list[Path], Path | None]:
+    """The local files an ``--input`` names (listed, not read), and the folder a build would
+    search recursively (a folder input, or a ``**`` glob's fixed leading folder), if any."""
     if os.path.lexists(spec):
-        return Path(spec).resolve()
+        path = Path(spec).resolve()
+        return ([path], path) if path.is_dir() else ([path], None)
     if glob.has_magic(spec):
-        fixed = []
-        for part in Path(spec).parts:
-            if glob.has_magic(part):
-                break
-            fixed.append(part)
-        return Path(*fixed).resolve() if fixed else Path.cwd()
-    return None  # a Hub id, or a path that does not exist (the reader says so)
+        files = [Path(p).resolve() for p in glob.glob(spec, recursive=True)]
+        root = None
+        if "**" in spec:
+            fixed = []
+            for part in Path(spec).parts:
+                if glob.has_magic(part):
+                    break
+                fixed.append(part)
+            root = Path(*fixed).resolve() if fixed else Path.cwd().resolve()
+        return files, root
+    return [], None  # a Hub id, or a path that does not exist (the reader says so)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -113,12 +119,14 @@ def check_output(output_dir: str, *, input_spec: str | None, dump_dropped: str |
                           "replaces it, even with --overwrite. Name a folder of its own, e.g. "
                           f"{output_dir.rstrip('/') or '.'}/out.")
     if input_spec:
-        root = _input_root(input_spec)
-        if root is not None and (_inside(root, dest) or _inside(dest, root)):
-            where = "inside the output" if _inside(root, dest) else "around the output"
-            raise OutputError(f"--input {input_spec} is {where} folder {dest}: replacing the "
-                              "output would delete the input, or the next build would read its "
-                              "own output. Keep the two apart.")
+        files, root = _input_paths(input_spec)
+        inside = next((f for f in files if _inside(f, dest)), None)
+        if inside is not None or (root is not None and _inside(dest, root)):
+            where = (f"holds {inside}, inside the output folder {dest}: replacing the output "
+                     "would delete it" if inside is not None else
+                     f"is searched recursively from {root}, around the output folder {dest}: "
+                     "the next build would read its own output")
+            raise OutputError(f"--input {input_spec} {where}. Keep the two apart.")
     if dest.is_dir() and any(dest.iterdir()):
         ours, why = is_build(dest)
         if not ours and not overwrite:
