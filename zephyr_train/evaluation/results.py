@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from typing import Any
 from zephyr_train.configs import RecipeError
 from zephyr_train.evaluation.lm_tasks import ResolvedTask, lm_eval_version
 
+logger = logging.getLogger(__name__)
 RESULTS_FORMAT = "zephyr-eval-results/1"
 # What from_pretrained reads: the weights, the config and the tokenizer (a PEFT adapter's too).
 MODEL_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
@@ -85,6 +87,8 @@ def summarize(resolved: list[ResolvedTask], lm_results: dict, *, suite: str, mod
                 entry["subtask_mean"] = sum(map(float, leaf_scores)) / len(leaf_scores)
         tasks[name] = entry
     local = Path(model).expanduser().is_dir()
+    if local:
+        logger.info("Hashing the model files of %s (SHA-256, each weight file read once)", model)
     files_sha, files = model_files_sha256(model) if local else (None, [])
     config = lm_results.get("config", {})
     return {
