@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from trl import DPOConfig, SFTConfig, TrlParser
+from trl import DPOConfig, ModelConfig, SFTConfig, TrlParser
 
 from zephyr_train.batching import apply_global_batch
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 ACCELERATE_CONFIGS_DIR = Path(__file__).parent / "accelerate_configs"
+_PLAIN_NAME = re.compile(r"[A-Za-z_][\w.]*")
 
 
 class RecipeError(ValueError):
@@ -40,13 +42,26 @@ def _maybe_json(value: Any, name: str) -> Any:
 
 
 @dataclass
-class ModelArguments:
-    """Which model and tokenizer to train."""
+class ModelArguments(ModelConfig):
+    """Which model and tokenizer to train, and how: TRL's ``ModelConfig`` (its LoRA and 4-bit
+    fields: ``use_peft``, ``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``,
+    ``load_in_4bit``, ``bnb_4bit_quant_type``, ``use_bnb_nested_quant``, ...) plus the tokenizer
+    and a random-initialisation option. TRL's ``get_peft_config``/``get_quantization_config``
+    turn it into a peft ``LoraConfig`` and a ``BitsAndBytesConfig``."""
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Hub id or local directory of the model to start from."}
+        default=None, metadata={"help": "Hub id or local directory of the model to start from, "
+                                "or a LoRA adapter directory: its base with the adapter merged."}
     )
     model_revision: str = field(default="main", metadata={"help": "Hub revision of the model."})
+    dtype: str = field(
+        default="bfloat16", metadata={"help": "Weights dtype: bfloat16, float16, float32 or auto."}
+    )
+    attn_implementation: str = field(
+        default="flash_attention_2",
+        metadata={"help": "flash_attention_2 (falls back to sdpa when not installed), sdpa "
+                  "or eager."},
+    )
     tokenizer_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Tokenizer to use (default: the model's). 'mistral-common:<file>' "
@@ -58,16 +73,9 @@ class ModelArguments:
         metadata={"help": "MistralConfig keyword arguments (JSON on the command line). When "
                   "set, the model is randomly initialised from this config instead of loaded."},
     )
-    dtype: str = field(
-        default="bfloat16", metadata={"help": "Weights dtype: bfloat16, float16, float32 or auto."}
-    )
-    attn_implementation: str = field(
-        default="flash_attention_2",
-        metadata={"help": "flash_attention_2 (falls back to sdpa when not installed), sdpa "
-                  "or eager."},
-    )
 
     def __post_init__(self):
+        super().__post_init__()
         self.random_init_config = _maybe_json(self.random_init_config, "random_init_config")
         if self.random_init_config is not None and not isinstance(self.random_init_config, dict):
             raise RecipeError(
@@ -87,6 +95,33 @@ class ModelArguments:
         allowed = {"bfloat16", "float16", "float32", "auto"}
         if self.dtype not in allowed:
             raise RecipeError(f"dtype={self.dtype!r} is not one of {sorted(allowed)}.")
+        self._check_peft_options()
+
+    def _check_peft_options(self):
+        quantized = "load_in_4bit" if self.load_in_4bit else (
+            "load_in_8bit" if self.load_in_8bit else None)
+        if quantized and not self.use_peft:
+            raise RecipeError(
+                f"{quantized}=true without use_peft: quantized weights cannot be trained "
+                "directly, only a LoRA adapter on top of them (QLoRA). Set use_peft: true, or "
+                f"remove {quantized} for full fine-tuning."
+            )
+        if self.use_peft and self.random_init_config is not None:
+            raise RecipeError(
+                "use_peft=true with random_init_config: a LoRA adapter needs a saved base model "
+                "to attach to and to be merged into later. Set model_name_or_path to a "
+                "checkpoint (e.g. the output of smoke/sft), or drop use_peft."
+            )
+        if isinstance(self.lora_target_modules, str) and _PLAIN_NAME.fullmatch(
+                self.lora_target_modules):
+            # TRL turns a one-element list into a string, which peft reads as a regular
+            # expression over full module names; a plain name stays a name.
+            self.lora_target_modules = [self.lora_target_modules]
+        if self.load_in_4bit and self.dtype not in ("bfloat16", "float16"):
+            raise RecipeError(
+                f"load_in_4bit=true with dtype={self.dtype!r}: the 4-bit weights are computed in "
+                "dtype, which must be bfloat16 (or float16 on GPUs without bf16)."
+            )
 
 
 @dataclass
@@ -168,6 +203,16 @@ def resolve_recipe(name_or_path: str) -> Path:
         f"Recipe {name_or_path!r} is neither a file nor a packaged recipe. Packaged recipes: "
         f"{', '.join(available_recipes())}; or pass the path of a YAML file."
     )
+
+
+def recipe_task(path: Path, task: str | None = None) -> str:
+    """``sft`` or ``dpo``: ``task`` when given, else the start of the recipe's file name
+    (``sft.yaml``, ``dpo-qlora.yaml``)."""
+    task = task or Path(path).stem.split("-")[0]
+    if task not in ("sft", "dpo"):
+        raise RecipeError(f"Cannot tell the task of recipe {path} from its name (sft*.yaml or "
+                          "dpo*.yaml); pass --task sft|dpo.")
+    return task
 
 
 def load_recipe(path: Path) -> dict[str, Any]:

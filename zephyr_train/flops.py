@@ -17,12 +17,17 @@ GPU_KINDS = {
     "a100-80gb": ("NVIDIA A100-SXM4-80GB", 80),
     "h100-80gb": ("NVIDIA H100 80GB HBM3", 80),
     "h200": ("NVIDIA H200", 141),
+    "a10-24gb": ("NVIDIA A10", 24),
+    "l4-24gb": ("NVIDIA L4", 24),
+    "rtx4090-24gb": ("NVIDIA GeForce RTX 4090", 24),
 }
+# Dense bf16 peaks (fp32 accumulation, vendor datasheets) of the kinds TRL's table lacks.
+_MISSING_PEAKS = {"NVIDIA GeForce RTX 4090": 165e12}
 
 
 def peak_bf16_flops(device_name: str) -> float | None:
     """Dense bf16 peak FLOP/s of one GPU, from its CUDA device name; None when unknown."""
-    return get_peak_flops(device_name, "bfloat16")
+    return get_peak_flops(device_name, "bfloat16") or _MISSING_PEAKS.get(device_name)
 
 
 PEAK_BF16_FLOPS = {kind: peak_bf16_flops(name) for kind, (name, _) in GPU_KINDS.items()}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     LlamaTokenizer,
@@ -22,6 +23,7 @@ from transformers.utils import is_flash_attn_2_available
 
 from zephyr_train.chat_template import set_zephyr_chat_template
 from zephyr_train.configs import ModelArguments, RecipeError
+from zephyr_train.lora import adapter_chain, is_adapter_dir, merge_adapters, quantization_config
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +50,16 @@ def check_model_source(name_or_path: str, *, what: str = "model_name_or_path") -
     offline mode (``HF_HUB_OFFLINE=1``) be in the local cache.
     """
     path = Path(name_or_path).expanduser()
+    if is_adapter_dir(path):
+        base, _, adapters = adapter_chain(name_or_path)
+        check_model_source(base, what=f"base_model_name_or_path of {adapters[0]}")
+        return
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise RecipeError(
-                f"{what}={name_or_path!r} is a directory without config.json, so it is not a "
-                "saved model. Point it at a checkpoint directory (the output_dir of a finished "
-                "run) or at a Hub id."
+                f"{what}={name_or_path!r} is a directory without config.json (nor "
+                "adapter_config.json), so it is not a saved model or adapter. Point it at a "
+                "checkpoint directory (the output_dir of a finished run) or at a Hub id."
             )
         return
     if not _HUB_ID.match(name_or_path):
@@ -112,9 +118,31 @@ def _torch_dtype(name: str):
     return "auto" if name == "auto" else getattr(torch, name)
 
 
+def model_config(args: ModelArguments):
+    """The architecture of the recipe's model (of the base, for an adapter), weights unread."""
+    if args.random_init_config is not None:
+        return MistralConfig(**args.random_init_config)
+    base, revision, adapters = adapter_chain(args.model_name_or_path)
+    return AutoConfig.from_pretrained(base, revision=revision if adapters else args.model_revision)
+
+
+def _quantized_kwargs(args: ModelArguments) -> dict:
+    quant = quantization_config(args)
+    if quant is None:
+        return {}
+    from accelerate import PartialState
+
+    # Each process holds its own quantized copy on its own GPU (DDP).
+    return {"quantization_config": quant, "device_map": {"": PartialState().local_process_index}}
+
+
 def load_model(args: ModelArguments) -> PreTrainedModel:
     """Load (or randomly initialise) the causal LM. Call after the TrainingArguments exist so that
-    ZeRO-3 partitions the weights while they are created."""
+    ZeRO-3 partitions the weights while they are created.
+
+    With ``load_in_4bit`` the weights are quantized as they load (QLoRA). A LoRA adapter
+    directory loads as its base with the adapter (and the adapters below it) merged in.
+    """
     attn = resolve_attn_implementation(args.attn_implementation)
     if args.random_init_config is not None:
         config = MistralConfig(**args.random_init_config)
@@ -123,7 +151,13 @@ def load_model(args: ModelArguments) -> PreTrainedModel:
                                                  if args.dtype != "auto" else None)
         logger.info("Randomly initialised %s parameters from %s", model.num_parameters(), config)
         return model
-    return AutoModelForCausalLM.from_pretrained(
-        args.model_name_or_path, revision=args.model_revision,
-        dtype=_torch_dtype(args.dtype), attn_implementation=attn,
+    base, revision, adapters = adapter_chain(args.model_name_or_path)
+    if Path(base).expanduser().is_dir():
+        base = str(Path(base).expanduser().resolve())  # adapters trained on it name it absolutely
+    model = AutoModelForCausalLM.from_pretrained(
+        base, revision=revision if adapters else args.model_revision,
+        dtype=_torch_dtype(args.dtype), attn_implementation=attn, **_quantized_kwargs(args),
     )
+    if adapters:
+        logger.info("Merging adapter(s) %s into %s", [str(a) for a in adapters], base)
+    return merge_adapters(model, adapters)

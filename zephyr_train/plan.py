@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, MistralConfig
+from transformers import AutoConfig, MistralConfig
 
 from zephyr_train.batching import derive_gradient_accumulation
 from zephyr_train.configs import (
@@ -25,10 +25,27 @@ from zephyr_train.configs import (
     ZephyrDPOConfig,
     ZephyrSFTConfig,
     parse_args,
+    recipe_task,
     resolve_recipe,
 )
 from zephyr_train.deepspeed_check import check_with_deepspeed, deepspeed_dict
 from zephyr_train.flops import GPU_MEMORY_GIB, PEAK_BF16_FLOPS, training_flops_per_token
+from zephyr_train.lora import (
+    adapter_chain,
+    is_adapter_dir,
+    lora_config,
+    meta_model,
+    quantization_config,
+)
+from zephyr_train.plan_lora import (
+    LoraPlan,
+    describe_lora,
+    describe_quantization,
+    format_lora_plan,
+    lora_flops_per_token,
+    lora_memory,
+    plan_rows,
+)
 
 # Architectures known without the Hub (config.json of mistralai/Mistral-7B-v0.1).
 KNOWN_ARCHITECTURES = {
@@ -101,6 +118,8 @@ def _model_config(model_args, architecture: str | None):
     if model_args.random_init_config is not None:
         return MistralConfig(**model_args.random_init_config)
     source = architecture or model_args.model_name_or_path
+    if is_adapter_dir(source):
+        source = adapter_chain(source)[0]  # an adapter has its base's architecture
     if source in KNOWN_ARCHITECTURES:
         return MistralConfig(**KNOWN_ARCHITECTURES[source])
     try:
@@ -115,8 +134,7 @@ def _model_config(model_args, architecture: str | None):
 
 def count_parameters(config) -> tuple[int, int]:
     """(total parameters, largest single parameter tensor), counted on the meta device."""
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    model = meta_model(config)
     sizes = [p.numel() for p in model.parameters()]
     return sum(sizes), max(sizes)
 
@@ -133,14 +151,18 @@ def _split_rows(name: str, split: str) -> tuple[int, str] | None:
     return None
 
 
-def make_plan(argv: Sequence[str] | None = None) -> Plan:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zephyr_train.plan", description=__doc__)
     parser.add_argument("--config", required=True, help="Recipe file or packaged recipe name.")
     parser.add_argument("--task", choices=["sft", "dpo"],
-                        help="Default: the recipe's file name (sft.yaml, dpo.yaml).")
+                        help="Default: from the recipe's file name (sft*.yaml, dpo*.yaml).")
     parser.add_argument("--num_machines", type=int, default=2)
     parser.add_argument("--gpus_per_machine", type=int, default=8)
     parser.add_argument("--gpu", choices=sorted(PEAK_BF16_FLOPS), default="a100-80gb")
+    parser.add_argument("--compare_gpus", default="rtx4090-24gb,a100-80gb",
+                        help="LoRA/QLoRA recipes: the GPU models to compare (comma-separated).")
+    parser.add_argument("--gpu_counts", default="1,8",
+                        help="LoRA/QLoRA recipes: the numbers of GPUs to compare.")
     parser.add_argument("--mfu", type=float, default=0.35,
                         help="Assumed model-FLOPs utilisation (default 0.35).")
     parser.add_argument("--train_examples", type=int,
@@ -151,30 +173,10 @@ def make_plan(argv: Sequence[str] | None = None) -> Plan:
     parser.add_argument("--architecture", help="Hub id or directory whose config gives the "
                         "model's shape (default: the recipe's model).")
     parser.add_argument("--accelerate_config", default=str(ACCELERATE_CONFIGS_DIR / "zero3.yaml"))
-    args, overrides = parser.parse_known_args(argv)
+    return parser
 
-    recipe = resolve_recipe(args.config)
-    task = args.task or recipe.stem
-    if task not in ("sft", "dpo"):
-        raise RecipeError(f"Cannot tell the task of recipe {recipe} from its name; pass --task.")
-    if not 0 < args.mfu <= 1:
-        raise RecipeError(f"--mfu={args.mfu} must be in (0, 1], e.g. 0.35 for 35%.")
-    config_cls = ZephyrSFTConfig if task == "sft" else ZephyrDPOConfig
-    # The recipe is validated as written; use_cpu only lets bf16 recipes parse without a GPU.
-    extra = [] if torch.cuda.is_available() else ["--use_cpu", "true"]
-    os.environ.pop("WORLD_SIZE", None)
-    model_args, data_args, train_args = parse_args(
-        config_cls, ["--config", str(recipe), *overrides, *extra])
 
-    world_size = args.num_machines * args.gpus_per_machine
-    per_device = train_args.per_device_train_batch_size
-    if train_args.global_batch_size is not None:
-        global_batch = train_args.global_batch_size
-        grad_accum = derive_gradient_accumulation(global_batch, per_device, world_size)
-    else:
-        grad_accum = train_args.gradient_accumulation_steps
-        global_batch = per_device * grad_accum * world_size
-
+def _count_examples(args, data_args) -> tuple[int, str]:
     rows = (args.train_examples, "--train_examples") if args.train_examples else _split_rows(
         data_args.dataset_name, data_args.dataset_train_split)
     if rows is None:
@@ -184,13 +186,88 @@ def make_plan(argv: Sequence[str] | None = None) -> Plan:
     examples, source = rows
     if data_args.max_train_samples:
         examples = min(examples, data_args.max_train_samples)
+    return examples, source
+
+
+def _schedule(task, train_args, examples, global_batch, avg_tokens) -> tuple[bool, int, int, float]:
+    """(packing, sequences per epoch, optimizer steps per epoch, epochs)."""
     packing = task == "sft" and bool(train_args.packing)
     sequences = examples
-    if packing and args.avg_tokens_per_example:
-        sequences = math.ceil(examples * args.avg_tokens_per_example / train_args.max_length)
+    if packing and avg_tokens:
+        sequences = math.ceil(examples * avg_tokens / train_args.max_length)
     steps_per_epoch = math.ceil(sequences / global_batch)
+    epochs = train_args.num_train_epochs
+    if train_args.max_steps and train_args.max_steps > 0:
+        epochs = train_args.max_steps / steps_per_epoch
+    return packing, sequences, steps_per_epoch, epochs
 
+
+def _lora_plan(args, task, model_args, train_args, examples, source, config) -> LoraPlan:
+    gpus = [gpu.strip() for gpu in args.compare_gpus.split(",") if gpu.strip()]
+    unknown = [gpu for gpu in gpus if gpu not in PEAK_BF16_FLOPS]
+    if unknown or not gpus:
+        raise RecipeError(f"--compare_gpus={args.compare_gpus!r}: unknown GPU(s) {unknown}; "
+                          f"known: {', '.join(sorted(PEAK_BF16_FLOPS))}.")
+    counts = [int(n) for n in args.gpu_counts.split(",")]
+    per_device = train_args.per_device_train_batch_size
+    global_batch = (train_args.global_batch_size
+                    or per_device * train_args.gradient_accumulation_steps)
+    packing, sequences, steps_per_epoch, epochs = _schedule(
+        task, train_args, examples, global_batch, args.avg_tokens_per_example)
+    total_steps = math.ceil(steps_per_epoch * epochs)
+    peft_config, quant = lora_config(model_args), quantization_config(model_args)
+    pair = 2 if task == "dpo" else 1  # DPO runs chosen and rejected as one batch
+    memory = lora_memory(
+        meta_model(config), peft_config, dtype=model_args.dtype, quantization=quant,
+        optim=str(getattr(train_args.optim, "value", train_args.optim)),
+        tokens=pair * per_device * train_args.max_length,
+        checkpointing=bool(train_args.activation_checkpointing))
+    total = memory.quantized_params + memory.dense_params
+    flops = lora_flops_per_token(task, total, memory.adapter_params, config.num_hidden_layers,
+                                 config.hidden_size, train_args.max_length)
+    return LoraPlan(
+        task=task, recipe=str(args.config), lora=describe_lora(peft_config),
+        lora_dropout=peft_config.lora_dropout, packing=packing, sequences_per_epoch=sequences,
+        quantization=describe_quantization(quant), dtype=model_args.dtype,
+        per_device_batch=per_device, global_batch=global_batch,
+        max_length=train_args.max_length, train_examples=examples,
+        train_examples_source=source, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+        total_params=total, memory=memory, flops_per_token=flops, mfu=args.mfu,
+        rows=plan_rows(gpus=gpus, counts=counts, memory=memory, global_batch=global_batch,
+                       per_device=per_device,
+                       flops_per_step=flops * pair * global_batch * train_args.max_length,
+                       total_steps=total_steps, mfu=args.mfu, peak_flops=PEAK_BF16_FLOPS,
+                       gpu_gib=GPU_MEMORY_GIB),
+    )
+
+
+def make_plan(argv: Sequence[str] | None = None) -> Plan | LoraPlan:
+    args, overrides = _parser().parse_known_args(argv)
+    recipe = resolve_recipe(args.config)
+    task = recipe_task(recipe, args.task)
+    if not 0 < args.mfu <= 1:
+        raise RecipeError(f"--mfu={args.mfu} must be in (0, 1], e.g. 0.35 for 35%.")
+    config_cls = ZephyrSFTConfig if task == "sft" else ZephyrDPOConfig
+    # The recipe is validated as written; use_cpu only lets bf16 recipes parse without a GPU.
+    extra = [] if torch.cuda.is_available() else ["--use_cpu", "true"]
+    os.environ.pop("WORLD_SIZE", None)
+    model_args, data_args, train_args = parse_args(
+        config_cls, ["--config", str(recipe), *overrides, *extra])
+    examples, source = _count_examples(args, data_args)
     config = _model_config(model_args, args.architecture)
+    if model_args.use_peft:
+        return _lora_plan(args, task, model_args, train_args, examples, source, config)
+
+    world_size = args.num_machines * args.gpus_per_machine
+    per_device = train_args.per_device_train_batch_size
+    if train_args.global_batch_size is not None:
+        global_batch = train_args.global_batch_size
+        grad_accum = derive_gradient_accumulation(global_batch, per_device, world_size)
+    else:
+        grad_accum = train_args.gradient_accumulation_steps
+        global_batch = per_device * grad_accum * world_size
+    packing, sequences, steps_per_epoch, epochs = _schedule(
+        task, train_args, examples, global_batch, args.avg_tokens_per_example)
     total, largest = count_parameters(config)
 
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
@@ -207,9 +284,6 @@ def make_plan(argv: Sequence[str] | None = None) -> Plan:
                 f"{checked.train_micro_batch_size_per_gpu} x accumulation "
                 f"{checked.gradient_accumulation_steps} x {checked.world_size} ranks)")
 
-    epochs = train_args.num_train_epochs
-    if train_args.max_steps and train_args.max_steps > 0:
-        epochs = train_args.max_steps / steps_per_epoch
     return Plan(
         task=task, recipe=str(args.config), gpu=args.gpu, num_machines=args.num_machines,
         gpus_per_machine=args.gpus_per_machine, per_device_batch=per_device,
@@ -267,9 +341,10 @@ def format_plan(p: Plan) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> Plan:
+def main(argv: Sequence[str] | None = None) -> Plan | LoraPlan:
     plan = make_plan(sys.argv[1:] if argv is None else argv)
-    print(format_plan(plan))
+    print(format_lora_plan(plan, PEAK_BF16_FLOPS) if isinstance(plan, LoraPlan)
+          else format_plan(plan))
     return plan
 
 

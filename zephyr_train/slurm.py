@@ -19,7 +19,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from zephyr_train.configs import ACCELERATE_CONFIGS_DIR, RecipeError, resolve_recipe
+from zephyr_train.configs import (
+    ACCELERATE_CONFIGS_DIR,
+    RecipeError,
+    recipe_task,
+    resolve_recipe,
+)
 
 DEFAULT_PORT = 29500
 
@@ -134,9 +139,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
 
     recipe = str(resolve_recipe(args.recipe))
-    task = args.task or os.path.splitext(os.path.basename(recipe))[0]
-    if task not in ("sft", "dpo"):
-        raise RecipeError(f"Cannot tell the task of recipe {recipe}; pass --task sft|dpo.")
+    task = recipe_task(recipe, args.task)
     if args.print_sbatch:
         print(SBATCH_TEMPLATE.format(task=task, recipe=args.recipe), end="")
         return 0

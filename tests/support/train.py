@@ -126,3 +126,35 @@ def dpo_run() -> tuple[Path, list[dict]]:
     trainer = main(["--config", "smoke/dpo", "--dataset_name", str(feedback),
                     "--model_name_or_path", str(sft_dir), "--output_dir", str(out)])
     return out, list(trainer.state.log_history)
+
+
+@functools.cache
+@_one_thread
+def lora_sft_run():
+    """The smoke LoRA SFT recipe on the smoke SFT checkpoint (the stand-in base), shortened to
+    6 steps: (adapter directory, trainer)."""
+    from zephyr_train.sft import main
+
+    base, _ = sft_run()
+    chat, _ = smoke_data_dirs()
+    out = _workdir() / "sft-lora"
+    trainer = main(["--config", "smoke/sft-lora", "--dataset_name", str(chat),
+                    "--model_name_or_path", str(base), "--output_dir", str(out),
+                    "--max_steps", "6"])
+    return out, trainer
+
+
+@functools.cache
+@_one_thread
+def lora_dpo_run():
+    """The smoke LoRA DPO recipe from the LoRA SFT adapter, shortened to 4 steps:
+    (adapter directory, trainer)."""
+    from zephyr_train.dpo import main
+
+    sft_adapter, _ = lora_sft_run()
+    _, feedback = smoke_data_dirs()
+    out = _workdir() / "dpo-lora"
+    trainer = main(["--config", "smoke/dpo-lora", "--dataset_name", str(feedback),
+                    "--model_name_or_path", str(sft_adapter), "--output_dir", str(out),
+                    "--max_steps", "4", "--max_length", "128"])
+    return out, trainer

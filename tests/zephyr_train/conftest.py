@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.train import dpo_run, sft_run, smoke_data_dirs
+from tests.support.train import dpo_run, lora_dpo_run, lora_sft_run, sft_run, smoke_data_dirs
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +23,13 @@ def sft_checkpoint() -> tuple[Path, list[dict]]:
 @pytest.fixture(scope="session")
 def dpo_checkpoint() -> tuple[Path, list[dict]]:
     return dpo_run()
+
+
+@pytest.fixture(scope="session")
+def lora_sft_checkpoint():
+    return lora_sft_run()
+
+
+@pytest.fixture(scope="session")
+def lora_dpo_checkpoint():
+    return lora_dpo_run()
