@@ -52,7 +52,7 @@ def fields_key(fields: Sequence[str]) -> str:
     return hashlib.sha256("".join(f"{len(f)}:{f}" for f in fields).encode()).hexdigest()
 
 
-def sha256_file(path: str | Path) -> tuple[str, int]:
+def file_digest(path: str | Path) -> tuple[str, int]:
     """The sha256 of a file and its size in bytes, read in blocks."""
     digest = hashlib.sha256()
     size = 0
@@ -61,3 +61,16 @@ def sha256_file(path: str | Path) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
+
+
+def sha256_file(path: str | Path) -> str:
+    return file_digest(path)[0]
+
+
+def fingerprint(lines: Iterable[Sequence[object]]) -> str:
+    """One sha256 over records of fields: each record a tab-separated line, in the order given
+    (a build's data files ``(name, sha256)``; an input's files ``(name, bytes, sha256)``)."""
+    digest = hashlib.sha256()
+    for fields in lines:
+        digest.update(("\t".join(str(f) for f in fields) + "\n").encode())
+    return digest.hexdigest()

@@ -1,13 +1,15 @@
-"""Conversation columns (``list<struct<content, role>>``) taken apart and put back together.
+"""List columns taken apart and put back together: conversations (``list<struct<content,
+role>>``) and other lists of structs (UltraFeedback's completions).
 
-Steps work on every message of a batch at once: :func:`flatten` gives the contents and roles
-of all messages as two flat columns, with the row and turn of each, so a regex or a Python
-repair runs over one column; :meth:`FlatMessages.rebuild` puts changed contents, or a subset
-of the messages, back into a list column of the same shape.
+Steps work on every element of a batch at once: :func:`flatten` gives the fields of all
+elements as flat columns, with the row and position of each, so a regex or a Python repair runs
+over one column; :meth:`FlatList.rebuild` puts changed fields, or a subset of the elements, back
+into a list column of the same shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -15,7 +17,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-ROLES = ("system", "user", "assistant")
+from .schema import ROLES
+
 SYSTEM, USER, ASSISTANT = ROLES
 MESSAGE = pl.Struct({"content": pl.String, "role": pl.String})
 MESSAGES = pl.List(MESSAGE)
@@ -29,21 +32,25 @@ def parity_role(turn: int) -> str:
     return USER if turn % 2 == 0 else ASSISTANT
 
 
-def parity_roles(n: int) -> list[str]:
-    return [USER if t % 2 == 0 else ASSISTANT for t in range(n)]
-
-
 @dataclass(frozen=True)
-class FlatMessages:
-    """Every message of a conversation column, in row order."""
+class FlatList:
+    """Every element of a list-of-structs column, in row order."""
 
-    offsets: np.ndarray  # int64, rows + 1: row r holds messages offsets[r]:offsets[r + 1]
-    content: pl.Series
-    role: pl.Series
+    offsets: np.ndarray  # int64, rows + 1: row r holds elements offsets[r]:offsets[r + 1]
+    fields: pl.DataFrame  # one column per struct field, one row per element
+    dtype: pl.DataType  # the list column's type
 
     @property
     def rows(self) -> int:
         return len(self.offsets) - 1
+
+    @property
+    def content(self) -> pl.Series:
+        return self.fields["content"]
+
+    @property
+    def role(self) -> pl.Series:
+        return self.fields["role"]
 
     @cached_property
     def lengths(self) -> np.ndarray:
@@ -51,50 +58,56 @@ class FlatMessages:
 
     @cached_property
     def row(self) -> np.ndarray:
-        """The row of each message."""
+        """The row of each element."""
         return np.repeat(np.arange(self.rows), self.lengths)
 
     @cached_property
     def turn(self) -> np.ndarray:
-        """The position of each message in its conversation, from 0."""
-        return np.arange(len(self.content)) - np.repeat(self.offsets[:-1], self.lengths)
+        """The position of each element in its list, from 0."""
+        return np.arange(len(self.fields)) - np.repeat(self.offsets[:-1], self.lengths)
+
+    def per_row(self, mask: np.ndarray) -> np.ndarray:
+        """How many elements of each row ``mask`` holds for."""
+        return np.bincount(self.row[mask], minlength=self.rows)
 
     def first_per_row(self, mask: np.ndarray) -> np.ndarray:
-        """For each row, the index of its first message where ``mask`` holds, or -1."""
+        """For each row, the index of its first element where ``mask`` holds, or -1."""
         first = np.full(self.rows, len(mask), dtype=np.int64)
         hits = np.flatnonzero(mask)
         np.minimum.at(first, self.row[hits], hits)
         first[first == len(mask)] = -1
         return first
 
-    def rebuild(self, content: pl.Series | None = None,
+    def rebuild(self, columns: Mapping[str, pl.Series] | None = None,
                 keep: np.ndarray | None = None) -> pl.Series:
-        """The list column with ``content`` in place of the contents, keeping the messages
+        """The list column with ``columns`` replacing (or adding) fields, keeping the elements
         where ``keep`` holds (all by default)."""
-        content = self.content if content is None else content
-        role = self.role
+        fields = self.fields.with_columns(**dict(columns or {}))
         offsets = self.offsets
         if keep is not None:
-            content, role = content.filter(pl.Series(keep)), role.filter(pl.Series(keep))
-            lengths = np.bincount(self.row[keep], minlength=self.rows)
-            offsets = np.concatenate([[0], np.cumsum(lengths)])
-        values = pa.StructArray.from_arrays([content.to_arrow(), role.to_arrow()],
-                                            names=["content", "role"])
+            fields = fields.filter(pl.Series(keep))
+            offsets = np.concatenate([[0], np.cumsum(self.per_row(keep))])
+        values = fields.to_arrow().to_struct_array() if fields.width else None
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
         lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), values)
-        return pl.Series(lists).cast(MESSAGES)
+        dtype = self.dtype if not columns or set(columns) <= set(self.fields.columns) \
+            else pl.List(pl.Struct(fields.schema))
+        return pl.Series(lists).cast(dtype)
 
 
-def flatten(column: pl.Series) -> FlatMessages:
-    """Take a ``list<struct<content, role>>`` column apart (a null list counts as empty)."""
-    lists = column.fill_null([]).cast(MESSAGES).rechunk().to_arrow()
+def flatten(column: pl.Series) -> FlatList:
+    """Take a list-of-structs column apart (a null list counts as empty)."""
+    dtype = column.dtype
+    lists = column.fill_null([]).rechunk().to_arrow()
     if isinstance(lists, pa.ChunkedArray):
         lists = lists.combine_chunks()
     offsets = np.asarray(lists.offsets, dtype=np.int64)
-    values = lists.flatten()
     offsets = offsets - offsets[0]
-    content = pl.Series(values.field("content")).cast(pl.String)
-    role = pl.Series(values.field("role")).cast(pl.String)
-    return FlatMessages(offsets, content, role)
+    values = lists.flatten()
+    fields = pl.from_arrow(pa.Table.from_struct_array(values)) if len(values) else \
+        pl.DataFrame(schema=dtype.inner.to_schema())  # type: ignore[union-attr]
+    return FlatList(offsets, fields, dtype)
 
 
 def from_turns(turns: list[list[str]]) -> pl.Series:

@@ -44,7 +44,7 @@ class Truecase(Step):
         records = [None] * batch.height
         for row, items in by_row.items():
             records[row] = json.dumps(items, ensure_ascii=False)
-        return Outcome(columns={"messages": flat.rebuild(content),
+        return Outcome(columns={"messages": flat.rebuild({"content": content}),
                                 CHANGES: pl.Series(records, dtype=pl.String)},
                        counters={"truecased_letters": letters, "truecased_messages": len(changed),
                                  "truecased_dialogues": len(by_row)})

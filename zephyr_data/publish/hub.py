@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ZephyrDataError
-from .hubcalls import describe_failure
-from .writer import sha256_file, write_text_atomic
+from ..core.errors import ZephyrDataError
+from ..core.ids import sha256_file
+from ..io.hubcalls import describe_failure
+from ..io.writer import write_text_atomic
 
 log = logging.getLogger("zephyr_data.hub")
 

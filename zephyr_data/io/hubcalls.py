@@ -20,7 +20,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 
-from .errors import ZephyrDataError
+from ..core.errors import ZephyrDataError
 
 MASK = "hf_***"
 _MIN_TOKEN_CHARS = 8  # never "scrub" an empty or trivial string out of every message

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import types
 import typing
 from collections.abc import Sequence
@@ -18,10 +19,17 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from .decontamination import SETTING_HELP, check_setting, resolve_setting
 from .errors import ConfigError
 
 C = TypeVar("C")
+log = logging.getLogger("zephyr_data")
+
+OFF, HUB = "off", "hub"  # --decontaminate: the two settings that are not a folder
+DECONTAMINATE_HELP = (
+    "Drop rows whose user turns overlap MT-Bench, AlpacaEval or TruthfulQA prompts: 'hub' (load "
+    "them from the Hub), 'off', or a folder holding mt_bench_question.jsonl, "
+    "alpaca_eval_instructions.jsonl, truthfulqa_TruthfulQA.csv (as ../shared/data/benchmarks). "
+    "Default: 'hub', or 'off' with --sample (offline).")
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -66,7 +74,7 @@ class PipelineConfig:
     commit_message: str | None = option(None, "Commit message of the push.")
     progress: bool = option(True, "Show progress bars.")
     debug: bool = option(False, "Show the Python traceback of an error (by default, one line).")
-    decontaminate: str | None = option(None, SETTING_HELP)
+    decontaminate: str | None = option(None, DECONTAMINATE_HELP)
 
     def validate(self) -> None:
         if not self.output_dir:
@@ -84,11 +92,26 @@ class PipelineConfig:
         if self.max_rows_per_shard < 1:
             raise ConfigError(f"max_rows_per_shard={self.max_rows_per_shard}: it must be 1 or "
                               "more.")
-        check_setting(self.decontaminate)
-        self.decontaminate = resolve_setting(self.decontaminate, sample=self.sample)
+        self.decontaminate = _decontaminate_setting(self.decontaminate, sample=self.sample)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _decontaminate_setting(value: str | None, *, sample: bool) -> str:
+    """The setting a run uses: None means 'hub', or 'off' for a ``--sample`` run (offline).
+    A folder must exist; its files are checked when the pipeline loads them, before any row."""
+    if value is None:
+        if sample:
+            log.info("decontamination is off for --sample runs (they are offline); pass "
+                     "--decontaminate PATH to check against local benchmark files.")
+            return OFF
+        return HUB
+    if value not in (HUB, OFF) and not Path(value).is_dir():
+        raise ConfigError(f"decontaminate={value!r}: not 'hub', 'off' or an existing folder. "
+                          "Pass a folder holding the benchmark files (as "
+                          "../shared/data/benchmarks), 'hub' or 'off'.")
+    return value
 
 
 def _strip_optional(tp: Any) -> Any:

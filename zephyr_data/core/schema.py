@@ -1,21 +1,12 @@
-"""Load one split of a published chat dataset, by Hub id or local folder, and check its schema.
+"""The chat schema of the published H4 datasets, which our outputs reproduce exactly, and its
+check: ``datasets`` features for ``HuggingFaceH4/ultrachat_200k`` and
+``HuggingFaceH4/ultrafeedback_binarized``, and validators that loading and training both use.
 
-    from zephyr_data.loading import load_dataset_split
-
-    sft = load_dataset_split("HuggingFaceH4/ultrachat_200k", "train_sft", task="sft")
-    dpo = load_dataset_split("my-org/ultrafeedback", "train_prefs", task="dpo",
-                             revision="3f2a...")        # a branch, tag or (to pin) a commit
-    local = load_dataset_split("outputs/ultrachat", "test_sft", task="sft")
-
-The schema is that of ``HuggingFaceH4/ultrachat_200k`` (SFT: ``messages``) and
-``HuggingFaceH4/ultrafeedback_binarized`` (DPO: ``prompt``, ``chosen``, ``rejected``), which our
-pipelines reproduce. Rules:
-
-- a conversation is a non-empty list of ``{content: str, role: str}``; roles are ``system``,
-  ``user`` or ``assistant``; system turns come first, then user and assistant alternate starting
-  with user; content is a string and is not empty;
-- DPO: ``prompt`` is a string; ``chosen`` and ``rejected`` are conversations that end with an
-  assistant turn and share the prompt (every turn but the last is the same in both).
+Rules of a conversation: a non-empty list of ``{content: str, role: str}``; roles are
+``system``, ``user`` or ``assistant``; system turns come first, then user and assistant
+alternate starting with user; content is a string and is not empty. DPO: ``prompt`` is a
+string; ``chosen`` and ``rejected`` are conversations that end with an assistant turn and share
+the prompt (every turn but the last is the same in both).
 
 The check runs with pyarrow over whole record batches (no Python loop over rows) and stops at the
 first bad row; the error (a :class:`SchemaError`, which is a ``ValueError``) names the split, the
@@ -24,124 +15,45 @@ row (and its ``prompt_id``) and the field, e.g. ``chosen[1].role``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import ZephyrDataError
-from .hubcalls import describe_failure
+from .errors import DatasetLoadError, SchemaError
 
 ROLES = ("system", "user", "assistant")
 SYSTEM, USER, ASSISTANT = 0, 1, 2
 REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
-_HINT = ("each row needs the schema of HuggingFaceH4/ultrachat_200k (SFT) or "
-         "HuggingFaceH4/ultrafeedback_binarized (DPO); fix or drop the row at its source and "
-         "rebuild, or filter it out before training.")
 
 
-class DatasetLoadError(ZephyrDataError, ValueError):
-    """The dataset or split could not be loaded, or does not have the expected columns."""
+# ------------------------------------------------------------------ features
 
 
-class SchemaError(DatasetLoadError):
-    """A row breaks the chat schema; ``row`` and ``field`` say where (the first such row)."""
+def chat_messages() -> Any:
+    from datasets import List, Value
 
-    def __init__(self, where: str, row: int, field: str, problem: str,
-                 prompt_id: str | None = None, hint: str | None = _HINT):
-        self.where, self.row, self.field, self.problem = where, row, field, problem
-        self.prompt_id, self.hint = prompt_id, hint
-        pid = f" (prompt_id {prompt_id[:16]}...)" if prompt_id else ""
-        message = f"{where}, row {row}{pid}, field {field!r}: {problem}"
-        if hint:
-            message += f"\n  How to fix: {hint}"
-        super().__init__(message)
-
-    def __reduce__(self):  # keep the fields across processes
-        return (type(self), (self.where, self.row, self.field, self.problem, self.prompt_id,
-                             self.hint))
+    return List({"content": Value("string"), "role": Value("string")})
 
 
-# ------------------------------------------------------------------ loading
+def ultrachat_features() -> Any:
+    """``HuggingFaceH4/ultrachat_200k``."""
+    from datasets import Features, Value
+
+    return Features({"prompt": Value("string"), "prompt_id": Value("string"),
+                     "messages": chat_messages()})
 
 
-def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "dpo"],
-                       revision: str | None = None, allow_empty_content: bool = False,
-                       verify: bool = True) -> Any:
-    """Load ``split`` of a Hub dataset or local folder and check it for ``task``.
+def ultrafeedback_features() -> Any:
+    """``HuggingFaceH4/ultrafeedback_binarized``."""
+    from datasets import Features, Value
 
-    ``revision`` (a branch, tag or commit) applies to Hub ids; for a local folder it must match
-    the commit its ``manifest.json`` records under ``published`` (a pin is never ignored).
-    ``allow_empty_content`` accepts messages whose content is an empty string (the public
-    ``ultrafeedback_binarized`` has a few empty responses); everything else is still checked.
-    ``verify`` (default) checks a local build folder's split files against its
-    ``manifest.json`` first (:mod:`zephyr_data.integrity`); ``verify=False`` skips it.
-    Returns a ``datasets.Dataset``; raises :class:`DatasetLoadError` (an ``IntegrityError`` for
-    a folder that does not match its manifest) or :class:`SchemaError`.
-    """
-    if task not in REQUIRED:
-        raise DatasetLoadError(f"task={task!r}: expected 'sft' (messages) or 'dpo' (prompt, "
-                               "chosen, rejected).")
-    dataset = _load(name_or_path, split, revision, verify)
-    where = f"{name_or_path}{'@' + revision if revision else ''} split {split!r}"
-    validate_dataset(dataset, task=task, where=where, allow_empty_content=allow_empty_content)
-    return dataset
-
-
-def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> Any:
-    import datasets
-
-    path = Path(name_or_path).expanduser()
-    kwargs: dict[str, Any]
-    if path.is_dir():
-        from .integrity import check_local_revision, verify_split  # builds on our errors
-
-        if verify:
-            verify_split(path, split)
-        check_local_revision(path, revision)
-        source, kwargs = str(path), {}
-    elif path.is_file():
-        if revision:
-            raise DatasetLoadError(f"revision={revision!r} was given, but {name_or_path} is a "
-                                   "local file, which has no revisions. Drop the revision.")
-        builder = _file_builder(path)
-        source, kwargs = builder, {"data_files": {split: str(path)}}
-    elif name_or_path.startswith(("/", ".", "~")) or not _HUB_ID.match(name_or_path):
-        raise DatasetLoadError(f"{name_or_path}: no such local folder or file, and not a Hub "
-                               "dataset id (ORG/NAME). Check the path, or build the dataset "
-                               "first.")
-    else:
-        source, kwargs = name_or_path, {"revision": revision}
-    try:
-        return datasets.load_dataset(source, split=split, **kwargs)
-    except Exception as err:  # every Hub message goes through describe_failure: no token
-        detail = describe_failure(err)
-        if isinstance(err, ValueError) and "split" in str(err).lower():
-            raise DatasetLoadError(f"{name_or_path}: no split {split!r} ({detail}). Pass one "
-                                   "of its splits, e.g. train_sft or train_prefs.") from None
-        if not isinstance(err, OSError) and source != name_or_path:
-            raise  # a local file or folder that datasets cannot read: its own error
-        hub = "" if source != name_or_path else (  # OSError: not found, not reachable, ...
-            " If it is a private or gated Hub dataset, log in with `hf auth login` or set "
-            "HF_TOKEN; offline (HF_HUB_OFFLINE=1), only datasets already in the cache load.")
-        raise DatasetLoadError(f"{name_or_path}{'@' + revision if revision else ''}: could not "
-                               f"load split {split!r}: {detail.rstrip('.')}.{hub}") from None
-
-
-def _file_builder(path: Path) -> str:
-    suffixes = [s for s in path.suffixes if s not in (".gz", ".zst", ".bz2", ".xz")]
-    suffix = suffixes[-1] if suffixes else ""
-    if suffix == ".parquet":
-        return "parquet"
-    if suffix in (".json", ".jsonl"):
-        return "json"
-    raise DatasetLoadError(f"{path}: expected a folder in the Hub's layout, or a .parquet, "
-                           ".json or .jsonl file.")
+    return Features({"prompt": Value("string"), "prompt_id": Value("string"),
+                     "chosen": chat_messages(), "rejected": chat_messages(),
+                     "messages": chat_messages(), "score_chosen": Value("float64"),
+                     "score_rejected": Value("float64")})
 
 
 # ------------------------------------------------------------------ validation

@@ -73,7 +73,7 @@ from datasets import load_dataset
 ds = load_dataset("{repo}", split="{first_split}"{rev})
 
 # or, checked against the {task.upper()} schema (roles, alternation, non-empty content):
-from zephyr_data.loading import load_dataset_split
+from zephyr_data import load_dataset_split
 
 ds = load_dataset_split("{repo}", "{first_split}", task="{task}"{rev})
 ```

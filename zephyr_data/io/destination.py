@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 MARKER = ".zephyr-scratch.json"
 BUILD_ENTRIES = frozenset({"data", "README.md", "manifest.json", "report", "truecased.jsonl"})

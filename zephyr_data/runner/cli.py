@@ -17,11 +17,11 @@ import threading
 import traceback
 from collections.abc import Iterator, Sequence
 
+from ..core.config import PipelineConfig, parse_config
+from ..core.errors import ZephyrDataError
+from ..io.destination import describe_os_error
+from ..pipelines.spec import Pipeline
 from .build import BuildResult, build, summary_table
-from .config import PipelineConfig, parse_config
-from .destination import describe_os_error
-from .engine import Pipeline
-from .errors import ZephyrDataError
 
 log = logging.getLogger("zephyr_data")
 KEPT = "nothing was written; the previous output, if any, is unchanged"
@@ -82,7 +82,7 @@ def _fail(message: str, status: int, debug: bool) -> int:
 def _run(pipeline_class: type[Pipeline], args: list[str], prog: str, description: str) -> None:
     config = parse_config(pipeline_class.config_class, args, prog, description)
     if config.push_to_hub:  # no token or offline: say so now, not after the build
-        from .hub import check_push_ready
+        from ..publish.hub import check_push_ready
 
         check_push_ready(config.push_to_hub, config.push_revision)
     result = build(pipeline_class(config), command=[prog, *args])
@@ -94,7 +94,7 @@ def _run(pipeline_class: type[Pipeline], args: list[str], prog: str, description
 def push(result: BuildResult, config: PipelineConfig) -> None:
     """Push the finished folder in one commit; a failure leaves it intact and says how to
     retry the upload alone (``python -m zephyr_data.hub``)."""
-    from .hub import push_folder
+    from ..publish.hub import push_folder
 
     pushed = push_folder(result.output_dir, config.push_to_hub or "",
                          revision=config.push_revision, private=config.private,

@@ -23,14 +23,13 @@ manifest is a record of the build, not a signature.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-from .loading import DatasetLoadError
-from .writer import sha256_file
+from ..core.errors import DatasetLoadError
+from ..core.ids import fingerprint, sha256_file
 
 CARD_FINGERPRINT = re.compile(r"Output fingerprint \(sha256 over the data files' sha256\): "
                               r"`([0-9a-f]{64})`")
@@ -44,10 +43,7 @@ class IntegrityError(DatasetLoadError):
 
 def fingerprint_of(files: dict[str, str]) -> str:
     """The fingerprint the build computes over its data files (``writer.data_fingerprint``)."""
-    digest = hashlib.sha256()
-    for name, sha in sorted(files.items()):
-        digest.update(f"{name}\t{sha}\n".encode())
-    return digest.hexdigest()
+    return fingerprint(sorted(files.items()))
 
 
 def _card_fingerprint(folder: Path) -> str | None:

@@ -8,21 +8,27 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .card import render_card
-from .decontamination import describe_setting
-from .destination import building
-from .engine import Pipeline, describe_input, finalize, merge_dumps, run_workers
-from .errors import InputError
-from .readers import plan_units, resolve_input
-from .report import report_markdown, write_report
-from .steps import Stats
-from .writer import data_fingerprint, write_lines_atomic
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..core.errors import InputError
+from ..core.stats import Stats
+from ..io.destination import building
+from ..io.readers import plan_units, resolve_input
+from ..io.writer import data_fingerprint, write_lines_atomic
+from ..pipelines.spec import Pipeline
+from ..publish.card import render_card
+from ..report.plots import report_markdown, write_report
+from ..steps.decontamination import describe_setting
+from .executor import run_map_local
+from .map import MapSetup
+from .reduce import reduce
 
 log = logging.getLogger("zephyr_data.build")
 # Options that change how a run behaves, never what it writes: left out of the manifest.
@@ -74,7 +80,13 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
     scratch = folder / ".scratch"
     scratch.mkdir()
     phase = time.perf_counter()
-    stats = run_workers(pipeline, units, scratch, dump=bool(config.dump_dropped))
+    setup = MapSetup(type(pipeline), config, str(scratch), dump=bool(config.dump_dropped))
+    bar = tqdm(total=None, desc=f"{pipeline.name}: rows", unit=" rows",
+               disable=not config.progress, mininterval=1.0)
+    try:
+        stats = run_map_local(setup, units, config.num_proc, bar.update)
+    finally:
+        bar.close()
     log.info("read and filtered %s rows in %.1f s", f"{stats.rows_in:,}",
              time.perf_counter() - phase)
     if stats.rows_in == 0 and not config.allow_empty:
@@ -85,8 +97,8 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
     phase = time.perf_counter()
     (folder / "data").mkdir()
     with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
-        splits = finalize(pipeline, scratch, folder / "data", stats,
-                          late_drops.write if config.dump_dropped else None)
+        splits = reduce(pipeline, scratch, folder / "data", stats,
+                        late_drops.write if config.dump_dropped else None)
     stats.check_accounting()
     log.info("deduplicated, split and wrote %s rows in %.1f s", f"{stats.kept:,}",
              time.perf_counter() - phase)
@@ -99,7 +111,7 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
         "command": command if command is not None else [sys.executable, *sys.argv],
         "config": {k: v for k, v in config.to_dict().items()
                    if k not in RUN_ONLY_OPTIONS},
-        "input": describe_input(spec),
+        "input": spec.describe(),
         "decontamination": decontamination,
         "versions": package_versions(),
         "splits": splits,
@@ -117,6 +129,13 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
                                       + report_markdown(report), encoding="utf-8")
     return BuildResult(Path(config.output_dir), stats, splits, fingerprint, manifest,
                        time.perf_counter() - started)
+
+
+def merge_dumps(scratch: Path) -> Iterator[str]:
+    """The dropped rows of every worker, then those of the global stages, line by line."""
+    for path in sorted(scratch.glob("dropped-*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            yield from fh
 
 
 def summary_table(result: BuildResult) -> str:

@@ -8,7 +8,6 @@ its destination and swapped into place at the end (``destination``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -18,6 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ..core.ids import fingerprint, sha256_file
 
 ROW_GROUP_SIZE = 1000
 
@@ -88,22 +89,11 @@ class ShardedParquetWriter:
         return final
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
     """sha256 of every data file, and one fingerprint over all of them."""
     files = {p.relative_to(folder).as_posix(): sha256_file(p)
              for p in sorted((folder / "data").glob("*.parquet"))}
-    digest = hashlib.sha256()
-    for name, sha in files.items():
-        digest.update(f"{name}\t{sha}\n".encode())
-    return digest.hexdigest(), files
+    return fingerprint(sorted(files.items())), files
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

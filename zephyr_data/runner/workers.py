@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .errors import ZephyrDataError
+from ..core.errors import ZephyrDataError
 
 _PR_SET_PDEATHSIG = 1
 _PROGRESS: Any = None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -32,7 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ..core.errors import InputError
+from ..core.ids import file_digest, fingerprint
 from .hubcalls import hub_call
 
 log = logging.getLogger("zephyr_data.readers")
@@ -68,12 +68,16 @@ class InputSpec:
     hub_id: str | None = None
     revision: str | None = None
 
+    def describe(self) -> dict[str, Any]:
+        """For the manifest: where the rows came from, each file with its size and sha256."""
+        return {"description": self.description, "hub_id": self.hub_id,
+                "revision": self.revision, "fingerprint": self.fingerprint,
+                "files": [{"name": os.path.basename(f["path"]), "bytes": f["bytes"],
+                           "sha256": f["sha256"]} for f in self.files]}
+
     @property
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for f in self.files:
-            digest.update(f"{Path(f['path']).name}\t{f['bytes']}\t{f['sha256']}\n".encode())
-        return digest.hexdigest()
+        return fingerprint((Path(f["path"]).name, f["bytes"], f["sha256"]) for f in self.files)
 
 
 def sample_path(name: str) -> Path:
@@ -200,13 +204,8 @@ def resolve_input(input_spec: str | None, *, sample: str | None, default_hub_id:
 
 
 def _describe(path: str) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return {"path": path, "bytes": size, "sha256": digest.hexdigest()}
+    sha, size = file_digest(path)
+    return {"path": path, "bytes": size, "sha256": sha}
 
 
 def plan_units(spec: InputSpec, batch_size: int) -> list[WorkUnit]:

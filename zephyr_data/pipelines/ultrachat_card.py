@@ -1,0 +1,50 @@
+"""The prose of the UltraChat dataset card: what the build did, closely enough that a reader of
+the card alone can build it again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cards import decontamination_text
+
+if TYPE_CHECKING:
+    from .ultrachat import UltraChatConfig
+
+INTRO = ("Multi-turn dialogues from UltraChat, filtered and truecased as in the "
+         "Zephyr-7B recipe (Tunstall et al., 2023), in the schema of "
+         "`HuggingFaceH4/ultrachat_200k`: `prompt` (the first user turn), `prompt_id` "
+         "(`sha256(prompt.encode('utf-8')).hexdigest()`) and `messages` "
+         "(`[{content, role}]`, alternating user and assistant).")
+
+
+def splits(config: UltraChatConfig) -> str:
+    share = config.test_share
+    return (f"A dialogue goes to a test split when the first 64 bits of its `prompt_id` fall "
+            f"in the lowest {share:.0%} of their range, so the same prompt always lands on "
+            "the same side and no prompt is in both train and test. `train_sft`/`test_sft` "
+            "are for supervised fine-tuning on whole dialogues. `train_gen`/`test_gen` hold "
+            "the same rows: they are for generation (sampling answers to `prompt`, e.g. for "
+            "rejection sampling or on-policy preference data).")
+
+
+def method(config: UltraChatConfig) -> str:
+    names, persona = config.filter_rules()
+    rules = "\n".join(
+        f"  - `{n}`" + (": an assistant turn matches one of these patterns (case-insensitive):"
+                        + "".join(f"\n    - `{p}`" for p in persona[n]) if n in persona else "")
+        for n in names)
+    target = (f"{config.target_size:,} dialogues were sampled with seed "
+              f"{config.seed} (`over_target_size` counts the rest)"
+              if config.target_size else "every kept dialogue is in the output")
+    return f"""### Method
+
+- Filters, in order; a dialogue is dropped by the first rule it matches:
+{rules}
+  - `duplicate`: exact duplicate dialogues (all turns equal); one copy is kept.
+{decontamination_text(config.decontaminate)}
+- Truecasing ({'on' if config.truecase else 'off'}): messages with broken capitalization
+  (sentences that start in lower case, a lone lower-case "i") are repaired with the `truecase`
+  model; only the case of letters changes, and code, URLs and e-mail addresses are untouched.
+  Every repaired message of the output is in `truecased.jsonl`, before and after.
+- Sampling: {target}.
+- Rows are sorted by `prompt_id`, so the output does not depend on input order or workers."""

@@ -1,0 +1,121 @@
+"""Stage 1, the map: a worker (or a task on a cluster) reads its share of the work units,
+parses their rows, runs the steps, adds the draws of the global stages and spills the rows that
+pass into ``prompt_id`` buckets on disk, so memory stays bounded by one unit and one spill
+buffer per worker.
+
+The draws are the runner's, not the pipeline's: ``_select`` (sampling to a target size) is
+seeded from the global seed and the pipeline's ``sample_key`` column, ``_split`` (train or test)
+is the first 64 bits of the ``prompt_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..core.config import PipelineConfig
+from ..core.ids import seeded_u64s
+from ..core.stats import Stats
+from ..io.readers import WorkUnit, read_unit
+from .chain import parse_rows, run_steps
+
+NUM_BUCKETS = 64
+SPILL_ROWS = 8_000  # per worker: bounds the spill buffer to about 100 MB of dialogues
+INTERNAL = {"_dedup_key": pa.string(), "_order_key": pa.string(), "_ref": pa.string(),
+            "_extra": pa.string(), "_select": pa.uint64(), "_split": pa.uint64()}
+
+
+def spill_schema(features: Any, side_file: bool) -> pa.Schema:
+    """The output columns in their published types, then the runner's keys."""
+    internal = [pa.field(k, v) for k, v in INTERNAL.items() if side_file or k != "_extra"]
+    return pa.schema(list(features.arrow_schema) + internal)
+
+
+@dataclass(frozen=True)
+class MapSetup:
+    """What every map task needs, sent once to each worker."""
+
+    pipeline_class: type
+    config: PipelineConfig
+    scratch: str
+    dump: bool
+
+
+def bucket_of(prompt_ids: pl.Series) -> pl.Series:
+    return (prompt_ids.str.slice(0, 4).str.to_integer(base=16) * NUM_BUCKETS // 65536) \
+        .cast(pl.Int32)
+
+
+def add_draws(frame: pl.DataFrame, seed: int, sample_key: str) -> pl.DataFrame:
+    """The keys of the global stages: ``_select`` and ``_split`` (see the module docstring)."""
+    selects = seeded_u64s(seed, frame[sample_key].to_list(), "select")
+    splits = frame["prompt_id"].str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64)
+    return frame.with_columns(_select=pl.Series(selects, dtype=pl.UInt64), _split=splits)
+
+
+class Spiller:
+    """Buffers output rows and spills them to one parquet file per bucket and flush."""
+
+    def __init__(self, scratch: Path, tag: str, schema: pa.Schema):
+        self.scratch, self.tag, self.schema = scratch, tag, schema
+        self.frames: list[pl.DataFrame] = []
+        self.buffered, self.files = 0, 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self.frames.append(frame)
+            self.buffered += frame.height
+        if self.buffered >= SPILL_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.frames:
+            return
+        merged = pl.concat(self.frames, how="vertical_relaxed")
+        merged = merged.with_columns(_bucket=bucket_of(merged["prompt_id"]))
+        for (bucket,), part in merged.partition_by("_bucket", as_dict=True,
+                                                    include_key=False).items():
+            folder = self.scratch / "buckets" / f"{bucket:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            table = part.to_arrow().select(self.schema.names).cast(self.schema)
+            pq.write_table(table, folder / f"{self.tag}-{self.files:06d}.parquet",
+                           compression="lz4", use_dictionary=False, write_statistics=False)
+        self.files += 1
+        self.frames, self.buffered = [], 0
+
+
+def map_shard(setup: MapSetup, shard: int, units: list[WorkUnit],
+              report: Callable[[int], None]) -> Stats:
+    """Run the map on ``units``; return their counts (their dropped rows go to
+    ``dropped-w<shard>.jsonl`` in the scratch folder when dumping)."""
+    pipeline: Any = setup.pipeline_class(setup.config)
+    steps = pipeline.steps()
+    scratch = Path(setup.scratch)
+    spiller = Spiller(scratch, f"w{shard:03d}",
+                      spill_schema(pipeline.features(), bool(pipeline.side_file)))
+    stats = Stats()
+    dump_file = open(scratch / f"dropped-w{shard:03d}.jsonl", "w", encoding="utf-8") \
+        if setup.dump else None
+    dump = dump_file.write if dump_file is not None else None
+    drop_bad = setup.config.on_bad_row == "drop"
+    try:
+        for unit in units:
+            before = stats.rows_in
+            batch = parse_rows(read_unit(unit), pipeline.parse, pipeline.working_schema,
+                               stats, drop_bad, dump)
+            kept = run_steps(batch, steps, stats, dump)
+            if kept.height:
+                out = add_draws(pipeline.output(kept), setup.config.seed, pipeline.sample_key)
+                spiller.add(out)
+            report(stats.rows_in - before)
+        spiller.flush()
+    finally:
+        if dump_file is not None:
+            dump_file.close()
+    return stats

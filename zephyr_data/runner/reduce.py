@@ -1,0 +1,154 @@
+"""Stage 2, the reduce: the spilled buckets become the splits.
+
+Pass A reads the keys of each bucket (sorted, so that duplicates are neighbours), counts the
+duplicates and collects the draws of the rows that stay; the global choices are made from all
+draws at once (the largest ``_select`` kept for the target size, the largest ``_split`` in the
+test split). Pass B reads each bucket whole, drops what pass A decided, and appends its rows to
+the split writers in ``prompt_id`` order, so the output does not depend on input order, workers
+or how the buckets were made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from ..core.stats import Stats
+from ..io.writer import ShardedParquetWriter, arrow_schema
+from ..steps.stages import SORT_KEYS, Deduplicate, SplitPlan, TargetSize, TestSplit
+from .chain import dump_line
+from .map import NUM_BUCKETS
+
+KEYS = [*SORT_KEYS, "_select", "_split"]
+
+
+def read_bucket(scratch: Path, bucket: int, columns: list[str] | None = None) -> pa.Table | None:
+    """The rows spilled to ``bucket``, in sort order (None when it has none)."""
+    files = sorted((scratch / "buckets" / f"{bucket:03d}").glob("*.parquet"))
+    if not files:
+        return None
+    table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files],
+                             promote_options="permissive")
+    return table.sort_by([(key, "ascending") for key in SORT_KEYS])
+
+
+@dataclass
+class Choices:
+    """The global decisions of pass A."""
+
+    select_max: int | None
+    test_max: int
+
+
+def _dump_table(dump: Callable[[str], None], table: pa.Table, reason: str, detail: str) -> None:
+    for record in table.to_pylist():
+        row = {k: v for k, v in record.items() if not k.startswith("_")}
+        dump(dump_line(reason, detail, record.get("_ref", ""), row))
+
+
+def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], None] | None,
+           buckets: Iterator[int]) -> Choices:
+    """Pass A: count and dump the duplicates; decide the sample and the test split."""
+    selects, splits = [], []
+    for bucket in buckets:
+        table = read_bucket(scratch, bucket, columns=None if dump else KEYS)
+        if table is None:
+            continue
+        dup = Deduplicate.duplicates(table)
+        if dup.any():
+            stats.add(dropped={Deduplicate.name: int(dup.sum())})
+            if dump is not None:
+                _dump_table(dump, table.filter(pa.array(dup)), Deduplicate.name,
+                            Deduplicate.detail)
+        unique = table.filter(pa.array(~dup))
+        selects.append(unique["_select"].to_numpy())
+        splits.append(unique["_split"].to_numpy())
+    select_all = np.concatenate(selects) if selects else np.zeros(0, np.uint64)
+    split_all = np.concatenate(splits) if splits else np.zeros(0, np.uint64)
+    select_max = TargetSize.threshold(select_all, plan.target_size)
+    if select_max is not None:
+        split_all = split_all[select_all <= select_max]
+    return Choices(select_max, TestSplit.threshold(split_all, plan))
+
+
+def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, stats: Stats,
+                 choices: Choices, max_rows: int, dump: Callable[[str], None] | None,
+                 side: Any | None, buckets: Iterator[int]) -> dict[str, dict[str, int]]:
+    """Pass B: write the kept rows of every bucket into the train and test shards."""
+    out_schema = arrow_schema(features)
+    writers = {name: ShardedParquetWriter(data_dir, name, out_schema, max_rows)
+               for name in (plan.train, plan.test)}
+    for bucket in buckets:
+        table = read_bucket(scratch, bucket)
+        if table is None:
+            continue
+        table = table.filter(pa.array(~Deduplicate.duplicates(table)))
+        if choices.select_max is not None:
+            chosen = pc.less_equal(table["_select"], pa.scalar(choices.select_max, pa.uint64()))
+            over = table.filter(pc.invert(chosen))
+            stats.add(dropped={TargetSize.name: over.num_rows})
+            if dump is not None:
+                _dump_table(dump, over, TargetSize.name,
+                            f"not sampled into {plan.target_size} rows")
+            table = table.filter(chosen)
+        test = choices.test_max
+        is_test = pc.less_equal(table["_split"], pa.scalar(max(test, 0), pa.uint64())) \
+            if test >= 0 else pa.array(np.zeros(table.num_rows, bool))
+        if side is not None:
+            write_side_records(side, table)
+        for name, part in ((plan.train, table.filter(pc.invert(is_test))),
+                           (plan.test, table.filter(is_test))):
+            if part.num_rows:
+                writers[name].write(part)
+    splits = {}
+    for name, writer in writers.items():
+        files = writer.close()
+        splits[name] = {"num_examples": writer.num_rows, "num_bytes": writer.num_bytes}
+        for mirror in [m for m, source in plan.mirrors.items() if source == name]:
+            for path in files:  # the same rows give the same bytes: copy, don't re-encode
+                shutil.copyfile(path, path.with_name(path.name.replace(name, mirror, 1)))
+            splits[mirror] = dict(splits[name])
+    stats.kept = splits[plan.train]["num_examples"] + splits[plan.test]["num_examples"]
+    return {name: splits[name] for name in plan.names}
+
+
+def write_side_records(sink: Any, table: pa.Table) -> None:
+    """The side records (``_extra``: a JSON list per row) of the rows being written, one line
+    each, after the row's ``prompt_id``, in the order of the rows."""
+    if "_extra" not in table.column_names:
+        return
+    rows = table.select(["prompt_id", "_extra"]).filter(pc.is_valid(table["_extra"]))
+    for pid, extra in zip(rows["prompt_id"].to_pylist(), rows["_extra"].to_pylist()):
+        if not extra:
+            continue
+        for item in json.loads(extra):
+            sink.write(json.dumps({"prompt_id": pid, **item}, ensure_ascii=False) + "\n")
+
+
+def reduce(pipeline: Any, scratch: Path, data_dir: Path, stats: Stats,
+           dump: Callable[[str], None] | None) -> dict[str, dict[str, int]]:
+    """Deduplicate, sample and split the spilled rows; write the parquet shards."""
+    config = pipeline.config
+    plan = pipeline.split_plan()
+    bar = {"disable": not config.progress, "unit": " buckets", "mininterval": 1.0}
+    choices = choose(scratch, plan, stats, dump,
+                     tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: dedup", **bar))
+    side = open(data_dir.parent / pipeline.side_file, "w", encoding="utf-8") \
+        if pipeline.side_file else None
+    try:
+        return write_splits(scratch, data_dir, plan, pipeline.features(), stats, choices,
+                            config.max_rows_per_shard, dump, side,
+                            tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: write", **bar))
+    finally:
+        if side is not None:
+            side.close()
