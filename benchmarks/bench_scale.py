@@ -29,8 +29,8 @@ from pathlib import Path
 
 import psutil
 
-from zephyr_data.realtext import DEFAULT_DATA
-from zephyr_data.synthetic import (
+from benchmarks.realtext import SHARED_DATA
+from benchmarks.synthetic import (
     ULTRACHAT_SIZE,
     ULTRAFEEDBACK_SIZE,
     TextPool,
@@ -133,7 +133,7 @@ def naive_ultrachat(path: Path) -> tuple[set[str], float]:
     from nltk.tokenize.treebank import TreebankWordDetokenizer
     from truecase import TrueCaser
 
-    from zephyr_data.ultrachat import default_filters
+    from zephyr_data.pipelines.ultrachat import default_filters
 
     started = time.perf_counter()
     caser, tokenizer, detok = TrueCaser(), NLTKWordTokenizer(), TreebankWordDetokenizer()
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "zephyr-bench")
-    parser.add_argument("--shared", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--shared", type=Path, default=SHARED_DATA)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--decontaminate", default=None,
                         help="passed to the pipelines (default: the benchmarks folder of "

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from nltk.tokenize import NLTKWordTokenizer
 
-from zephyr_data.realtext import DEFAULT_DATA, real_replies
-from zephyr_data.truecasing import truecase
-from zephyr_data.truecasing_eval import break_sentence_starts, evaluate
+from benchmarks.realtext import SHARED_DATA, real_replies
+from benchmarks.truecasing_eval import break_sentence_starts, evaluate
+from zephyr_data.steps.truecaser import truecase
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
     args = parser.parse_args(argv)
     replies = real_replies(args.data)
     truecase("warm up. the model loads once.")

@@ -1,7 +1,7 @@
 """Benchmark the UltraFeedback pipeline end to end on a raw input of realistic size.
 
-    python -m pipelines.bench_ultrafeedback                       # 64,000 prompts, 1 and 2 workers
-    python -m pipelines.bench_ultrafeedback --rows 8000 --num-proc 2 --profile
+    python -m benchmarks.bench_ultrafeedback                       # 64,000 prompts, 1 and 2 workers
+    python -m benchmarks.bench_ultrafeedback --rows 8000 --num-proc 2 --profile
 
 The input is written to a temporary JSON Lines file first (not timed): every row has four
 completions in the raw ``openbmb/UltraFeedback`` schema (annotations with rationales, critique,
@@ -13,86 +13,25 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
-import random
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from zephyr_data.build import build
-from zephyr_data.config import make_config
-from zephyr_data.ultrafeedback import ASPECTS, UltraFeedbackConfig, UltraFeedbackPipeline
+from zephyr_data.core.config import make_config
+from zephyr_data.pipelines.ultrafeedback import UltraFeedbackConfig, UltraFeedbackPipeline
+from zephyr_data.runner.build import build
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ultrafeedback"
-FILES = ("trl_binarized_sample1000.jsonl", "argilla_style_sample1000.jsonl")
-MODELS = ["gpt-4", "gpt-3.5-turbo", "llama-2-70b-chat", "wizardlm-70b", "ultralm-65b",
-          "falcon-40b-instruct", "mpt-30b-chat", "starchat", "vicuna-33b", "bard"]
-# UltraFeedback's prompt sources and their row counts (the openbmb/UltraFeedback card).
-SOURCES = {"evol_instruct": 10_000, "false_qa": 2_339, "flan_v2_niv2": 10_000,
-           "flan_v2_cot": 5_000, "flan_v2_p3": 5_000, "flan_v2_flan2021": 939,
-           "sharegpt": 19_949, "truthful_qa": 811, "ultrachat": 9_929}
-PRINCIPLES = ["helpfulness", "honesty", "truthfulness", "verbalized_calibration"]
-
-
-def real_texts() -> tuple[list[str], list[str]]:
-    """Prompts and responses of the shared real rows."""
-    missing = [f for f in FILES if not (SHARED / f).is_file()]
-    if missing:
-        sys.exit(f"error: {SHARED} lacks {missing}: the benchmark takes its text from the shared "
-                 "real rows beside the checkout (../shared/data/ultrafeedback/).")
-    prompts, responses = [], []
-    for name in FILES:
-        with open(SHARED / name, encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                prompts.append(row["prompt"])
-                responses += [row["chosen"], row["rejected"]]
-    return prompts, [r for r in responses if r.strip()]
-
-
-def snippet(rng: random.Random, texts: list[str], length: int) -> str:
-    text = rng.choice(texts)
-    start = rng.randrange(max(1, len(text) - length))
-    return text[start:start + length]
-
-
-def raw_completion(rng: random.Random, responses: list[str]) -> dict:
-    ratings = [rng.choice("12345") if rng.random() > 0.05 else "N/A" for _ in ASPECTS]
-    annotations = {}
-    for aspect, rating in zip(ASPECTS, ratings, strict=True):
-        entry = {"Rating": rating, "Rationale": snippet(rng, responses, 250)}
-        if aspect in ("helpfulness", "truthfulness"):
-            entry.update({"Rationale For Rating": snippet(rng, responses, 120),
-                          "Type": sorted(rng.sample("123", 2))})
-        annotations[aspect] = entry
-    numbers = [int(r) for r in ratings if r != "N/A"]
-    return {"annotations": annotations, "critique": snippet(rng, responses, 400),
-            "custom_system_prompt": snippet(rng, responses, 200),
-            "fine-grained_score": sum(numbers) / len(numbers) if numbers else "N/A",
-            "model": rng.choice(MODELS), "overall_score": float(rng.randint(2, 20)) / 2,
-            "principle": rng.choice(PRINCIPLES), "response": rng.choice(responses)}
+from .realtext import SHARED_DATA
+from .synthetic import TextPool, ultrafeedback_rows, write_jsonl
 
 
 def write_input(path: Path, n_rows: int, seed: int = 0) -> int:
     """Write ``n_rows`` raw rows with distinct prompts; return the file size in bytes."""
-    rng = random.Random(seed)
-    prompts, responses = real_texts()
-    with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n_rows):
-            prompt = prompts[i % len(prompts)]
-            if i >= len(prompts):
-                prompt = f"{prompt}\n\n(Variant {i // len(prompts)}.)"
-            completions = [raw_completion(rng, responses) for _ in range(4)]
-            source = rng.choices(list(SOURCES), weights=list(SOURCES.values()))[0]
-            row = {"source": source, "instruction": prompt,
-                   "models": [c["model"] for c in completions], "completions": completions,
-                   "correct_answers": ["None"], "incorrect_answers": ["None"]}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path.stat().st_size
+    return write_jsonl(ultrafeedback_rows(TextPool.load(SHARED_DATA), n_rows, seed), path)
 
 
 def cpu_seconds() -> float:
@@ -119,7 +58,7 @@ def run_once(path: Path, out: Path, num_proc: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench_ultrafeedback",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ultrafeedback",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=64_000, help="raw prompts to generate")
     parser.add_argument("--num-proc", default="1,2", help="worker counts to time, comma-separated")

@@ -1,5 +1,5 @@
-"""Real public text for tests and benchmarks: the UltraFeedback preference samples of
-``../shared/data/ultrafeedback`` (see that folder's README), read in place."""
+"""Real public text for tests and benchmarks, read in place from ``../shared/data`` beside the
+checkout (see that folder's README): the one place that knows where it is (``SHARED_DATA``)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 SAMPLES = ("trl_binarized_sample1000.jsonl", "argilla_style_sample1000.jsonl")
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _reply_text(value: str | list) -> str:
     return value[-1]["content"] if isinstance(value, list) else value
 
 
-def real_prompts(data: Path = DEFAULT_DATA) -> list[str]:
+def real_prompts(data: Path = SHARED_DATA) -> list[str]:
     """Every prompt of the two samples (2,000)."""
     prompts = []
     for name in SAMPLES:
@@ -23,7 +23,7 @@ def real_prompts(data: Path = DEFAULT_DATA) -> list[str]:
     return prompts
 
 
-def real_replies(data: Path = DEFAULT_DATA) -> list[str]:
+def real_replies(data: Path = SHARED_DATA) -> list[str]:
     """Every non-empty chosen and rejected reply of the two samples (3,998)."""
     replies = []
     for name in SAMPLES:

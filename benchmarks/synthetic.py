@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .readers import sample_path
+from zephyr_data.io.readers import sample_path
+from zephyr_data.pipelines.ultrachat import default_filters
+from zephyr_data.steps.truecaser import is_broken
+
 from .realtext import real_prompts, real_replies
-from .truecasing import is_broken
 from .truecasing_eval import break_sentence_starts
-from .ultrachat import default_filters
 
 ULTRACHAT_SIZE = 1_468_352
 ULTRAFEEDBACK_SIZE = 64_000
@@ -36,8 +37,11 @@ PERSONA_OPENINGS = [
 MODELS = ["gpt-4", "gpt-3.5-turbo", "wizardlm-70b", "llama-2-70b-chat", "vicuna-33b",
           "ultralm-65b", "mpt-30b-chat", "falcon-40b-instruct", "starchat", "alpaca-7b",
           "pythia-12b", "bard"]
-SOURCES = ["evol_instruct", "false_qa", "flan_v2_niv2", "sharegpt", "ultrachat", "truthful_qa",
-           "flan_v2_cot", "flan_v2_p3"]
+# UltraFeedback's prompt sources and their row counts (the openbmb/UltraFeedback card).
+SOURCES = {"evol_instruct": 10_000, "false_qa": 2_339, "flan_v2_niv2": 10_000,
+           "flan_v2_cot": 5_000, "flan_v2_p3": 5_000, "flan_v2_flan2021": 939,
+           "sharegpt": 19_949, "truthful_qa": 811, "ultrachat": 9_929}
+PRINCIPLES = ["helpfulness", "honesty", "truthfulness", "verbalized_calibration"]
 ASPECTS = ["helpfulness", "honesty", "instruction_following", "truthfulness"]
 
 
@@ -102,32 +106,48 @@ def ultrachat_rows(pool: TextPool, n: int, seed: int, file_index: int, first_id:
         yield {"id": str(first_id + i), "data": data}
 
 
-def _completion(rng: np.random.Generator, reply: str, model: str) -> dict:
-    ratings = [str(int(x)) for x in rng.integers(1, 6, size=4)]
-    if rng.random() < 0.03:
-        ratings[int(rng.integers(4))] = "N/A"
-    numeric = [int(r) for r in ratings if r != "N/A"]
-    annotations = {a: {"Rating": r, "Rationale": f"The {a.replace('_', ' ')} is rated {r}."}
-                   for a, r in zip(ASPECTS, ratings)}
-    return {"annotations": annotations, "critique": "A critique of the response.",
-            "custom_system_prompt": "You are a helpful assistant.",
-            "fine-grained_score": float(np.mean(numeric)) if numeric else None,
-            "model": model, "overall_score": float(rng.integers(2, 21)) / 2,
-            "principle": "helpfulness", "response": reply}
+def _snippet(rng: np.random.Generator, texts: list[str], length: int) -> str:
+    text = texts[int(rng.integers(len(texts)))]
+    start = int(rng.integers(max(1, len(text) - length)))
+    return text[start:start + length]
 
 
-def ultrafeedback_rows(pool: TextPool, n: int, seed: int, file_index: int) -> Iterator[dict]:
-    """``n`` raw ``openbmb/UltraFeedback`` rows with four rated completions each."""
+def _completion(rng: np.random.Generator, pool: TextPool) -> dict:
+    """A completion with everything the raw schema carries: four rated aspects with rationales,
+    a critique, a system prompt and an overall score (about 1.5 KB besides the response)."""
+    ratings = [str(int(rng.integers(1, 6))) if rng.random() > 0.05 else "N/A" for _ in ASPECTS]
+    annotations = {}
+    for aspect, rating in zip(ASPECTS, ratings):
+        entry: dict = {"Rating": rating, "Rationale": _snippet(rng, pool.replies, 250)}
+        if aspect in ("helpfulness", "truthfulness"):
+            entry.update({"Rationale For Rating": _snippet(rng, pool.replies, 120),
+                          "Type": sorted(str(t) for t in rng.choice([1, 2, 3], 2, replace=False))})
+        annotations[aspect] = entry
+    numbers = [int(r) for r in ratings if r != "N/A"]
+    return {"annotations": annotations, "critique": _snippet(rng, pool.replies, 400),
+            "custom_system_prompt": _snippet(rng, pool.replies, 200),
+            "fine-grained_score": sum(numbers) / len(numbers) if numbers else "N/A",
+            "model": MODELS[int(rng.integers(len(MODELS)))],
+            "overall_score": float(rng.integers(2, 21)) / 2,
+            "principle": PRINCIPLES[int(rng.integers(len(PRINCIPLES)))],
+            "response": pool.replies[int(rng.integers(len(pool.replies)))]}
+
+
+def ultrafeedback_rows(pool: TextPool, n: int, seed: int, file_index: int = 0) -> Iterator[dict]:
+    """``n`` raw ``openbmb/UltraFeedback`` rows of four rated completions, with distinct prompts
+    (the real ones, then the same with a variant note) and sources in UltraFeedback's shares."""
     rng = np.random.default_rng([seed, file_index])
-    for _ in range(n):
-        prompt = f"{pool.sentences[rng.integers(len(pool.sentences))]} " \
-                 f"{pool.prompts[rng.integers(len(pool.prompts))]}"
-        models = [MODELS[j] for j in rng.choice(len(MODELS), size=4, replace=False)]
-        completions = [_completion(rng, pool.replies[rng.integers(len(pool.replies))], m)
-                       for m in models]
-        yield {"source": SOURCES[rng.integers(len(SOURCES))], "instruction": prompt,
-               "models": models, "completions": completions,
-               "correct_answers": ["None"], "incorrect_answers": ["None"]}
+    weights = np.array(list(SOURCES.values()), dtype=float)
+    names = list(SOURCES)
+    for i in range(n):
+        prompt = pool.prompts[i % len(pool.prompts)]
+        if i >= len(pool.prompts):
+            prompt = f"{prompt}\n\n(Variant {i // len(pool.prompts)} of file {file_index}.)"
+        completions = [_completion(rng, pool) for _ in range(4)]
+        yield {"source": names[int(rng.choice(len(names), p=weights / weights.sum()))],
+               "instruction": prompt, "models": [c["model"] for c in completions],
+               "completions": completions, "correct_answers": ["None"],
+               "incorrect_answers": ["None"]}
 
 
 def write_jsonl(rows: Iterator[dict], path: Path) -> int:

@@ -17,7 +17,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .truecasing import ABBREVIATIONS, MIN_ENGLISH, PROTECTED, english_share, truecase
+from zephyr_data.steps.truecaser import (
+    ABBREVIATIONS,
+    MIN_ENGLISH,
+    PROTECTED,
+    english_share,
+    truecase,
+)
 
 _LABEL = re.compile(r"\w+(?: \w+){0,2}\s?:")
 _START = re.compile(r"(?:^|(?<=[.!?])[ \t]+|(?<=[.!?])\n+[ \t]*)([A-Z][a-z]+)(?=[\s,;!?\"')]|$)")

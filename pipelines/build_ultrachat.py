@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from zephyr_data.runner.cli import run
 from zephyr_data.pipelines.ultrachat import UltraChatPipeline
+from zephyr_data.runner.cli import run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from zephyr_data.runner.cli import run
 from zephyr_data.pipelines.ultrafeedback import UltraFeedbackPipeline
+from zephyr_data.runner.cli import run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from zephyr_data.realtext import real_prompts, real_replies
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from zephyr_data.config import parse_config
 from zephyr_data.errors import ConfigError
 from zephyr_data.ultrachat import UltraChatConfig

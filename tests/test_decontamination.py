@@ -14,7 +14,6 @@ import pickle
 import re
 
 import pytest
-
 from zephyr_data.build import build
 from zephyr_data.config import make_config, option
 from zephyr_data.decontamination import (
@@ -33,8 +32,9 @@ from zephyr_data.decontamination import (
 )
 from zephyr_data.errors import ConfigError
 from zephyr_data.readers import sample_path
-from zephyr_data.steps import Drop, Stats, run_steps
 from zephyr_data.ultrachat import UltraChatConfig, UltraChatPipeline
+
+from zephyr_data.steps import Drop, Stats, run_steps
 
 # (benchmark, item id): long and short prompts, and an MT-Bench second turn.
 PLANTED = [("mt_bench", "81/turn-1"), ("mt_bench", "81/turn-2"), ("mt_bench", "130/turn-1"),

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
-
 from zephyr_data.card import render_command
 
 PIPELINES = {

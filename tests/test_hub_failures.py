@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import constants
+from zephyr_data.hub import HubError, push_folder, retry_command
 
 from tests.support.hub_server import HubServer
-from zephyr_data.hub import HubError, push_folder, retry_command
 
 TOKEN = "hf_FailureTestsSecretToken9876543210zyxw"
 

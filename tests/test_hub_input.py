@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from zephyr_data.readers import sample_path
 
 from tests.support.hub_server import TOKEN, HubServer, client_env
-from zephyr_data.readers import sample_path
 
 REPO = Path(__file__).resolve().parents[1]
 

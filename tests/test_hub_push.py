@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from zephyr_data.hub import publishable_manifest, retry_command
 
 from tests.support.hub_server import TOKEN, HubServer, client_env
-from zephyr_data.hub import publishable_manifest, retry_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,9 +172,9 @@ def test_rebuild_with_fewer_shards_deletes_stale_shards(hub, tmp_path, monkeypat
     """A split's old shards would still match ``data/{split}-*``: the push deletes them."""
     pytest.importorskip("pipelines.build_ultrafeedback")
     from huggingface_hub import HfApi, constants
+    from zephyr_data.hub import push_folder
 
     from pipelines.build_ultrafeedback import main
-    from zephyr_data.hub import push_folder
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)

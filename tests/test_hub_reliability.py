@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from tests.support.builds import sample_build
-from tests.support.hub_server import TOKEN, HubServer, client_env
 from zephyr_data.integrity import IntegrityError, fingerprint_of, verify_split
 from zephyr_data.loading import DatasetLoadError, load_dataset_split
 from zephyr_data.writer import sha256_file
+
+from tests.support.builds import sample_build
+from tests.support.hub_server import TOKEN, HubServer, client_env
 
 REPO = Path(__file__).resolve().parents[1]
 MASKED = "Bearer hf_***"

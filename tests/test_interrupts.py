@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from zephyr_data.synthetic import TextPool, write_ultrachat
 
 from pipelines.build_ultrachat import main
 from tests.support.train import REPO_ROOT as REPO
-from zephyr_data.synthetic import TextPool, write_ultrachat
 
 BUILD = [sys.executable, "-m", "pipelines.build_ultrachat", "--no-progress",
          "--decontaminate", "off"]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from zephyr_data.errors import ZephyrDataError
 from zephyr_data.loading import DatasetLoadError, SchemaError, load_dataset_split, validate_table
 

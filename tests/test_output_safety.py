@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from zephyr_data.destination import output_lock
 
 from pipelines.build_ultrachat import main
 from pipelines.build_ultrafeedback import main as feedback_main
-from zephyr_data.destination import output_lock
 
 GOOD = {"id": "1", "data": ["How do I boil an egg?", "Put it in boiling water for 8 minutes."]}
 

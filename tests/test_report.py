@@ -9,11 +9,11 @@ import struct
 from pathlib import Path
 
 import pytest
+from zephyr_data.writer import data_fingerprint
 
 from tests.support.builds import sample_build
 from zephyr_data import report
 from zephyr_data.steps import Stats
-from zephyr_data.writer import data_fingerprint
 
 UC_PLOTS = ["turns_per_dialogue.png", "tokens_per_message.png", "drops_per_reason.png",
             "truecased_share.png"]

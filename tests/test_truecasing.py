@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from zephyr_data.truecasing import is_broken, truecase
 from zephyr_data.truecasing_eval import break_sentence_starts, evaluate
 

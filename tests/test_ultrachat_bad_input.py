@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from pipelines.build_ultrachat import main
 from zephyr_data.build import build
 from zephyr_data.config import make_config
 from zephyr_data.errors import InputError
 from zephyr_data.ultrachat import UltraChatConfig, UltraChatPipeline
+
+from pipelines.build_ultrachat import main
 
 GOOD = {"id": "1", "data": ["How do I boil an egg?", "Put it in boiling water for 8 minutes."]}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import datasets
 import pytest
-
-from pipelines.build_ultrachat import main
 from zephyr_data.engine import prompt_id
 from zephyr_data.readers import sample_path
 from zephyr_data.schemas import ultrachat_features
+
+from pipelines.build_ultrachat import main
 
 # The features HuggingFaceH4/ultrachat_200k publishes, written out by hand.
 H4_ULTRACHAT_FEATURES = {

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from zephyr_data.steps import Drop, Stats
 from zephyr_data.ultrachat import (
     EmptyDialogue,
     EmptyTurn,
@@ -16,6 +14,8 @@ from zephyr_data.ultrachat import (
     Truecase,
     default_filters,
 )
+
+from zephyr_data.steps import Drop, Stats
 
 PERSONA = default_filters()["persona_rules"]
 RULES = {name: PersonaAnswer(name, patterns) for name, patterns in PERSONA.items()}

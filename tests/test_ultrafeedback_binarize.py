@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
-from tests.support.ultrafeedback import completion, pair, process, rated, raw_row
 from zephyr_data.engine import prompt_id
 from zephyr_data.ultrafeedback import pick_chosen, pick_rejected
+
+from tests.support.ultrafeedback import completion, pair, process, rated, raw_row
 
 
 def one(row, **values):

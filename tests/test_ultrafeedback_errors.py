@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from zephyr_data.errors import ConfigError, InputError
 
 from pipelines.build_ultrafeedback import main
 from tests.support.ultrafeedback import completion, rated, raw_row, run_build
-from zephyr_data.errors import ConfigError, InputError
 
 GOOD = raw_row("A good prompt.", rated(5, 3))
 

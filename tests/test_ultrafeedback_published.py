@@ -3,6 +3,8 @@ go through the pipeline; where the two scores differ, our "chosen" is the publis
 
 from __future__ import annotations
 
+from zephyr_data.engine import prompt_id
+
 from tests.support.ultrafeedback import (
     chosen_second,
     output_rows,
@@ -12,7 +14,6 @@ from tests.support.ultrafeedback import (
     run_build,
     write_jsonl,
 )
-from zephyr_data.engine import prompt_id
 
 
 def build_published(tmp_path, raw_rows, *options):

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 from scipy.stats import chisquare
+from zephyr_data.engine import seeded_rng
 
 from tests.support.ultrafeedback import completion, process, raw_row
 from zephyr_data import ultrafeedback
-from zephyr_data.engine import seeded_rng
 
 N_PROMPTS = 3000
 ALPHA = 0.001  # the seed is fixed, so this is a fixed verdict, not a flaky one

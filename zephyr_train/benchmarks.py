@@ -5,7 +5,8 @@
 * AlpacaEval outputs: ``model_outputs.json``, a JSON list of ``{instruction, output, generator,
   dataset}`` in the order of the evaluation set.
 
-Both writers resume a partial file: finished items are kept, the rest is generated.
+Both writers resume a partial file: finished items are kept, the rest is generated. The
+questions come from ``zephyr_data.io.benchmarks`` (the loader decontamination uses too).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from zephyr_data.io.benchmarks import AlpacaEvalInstruction
 
 # FastChat (fastchat/llm_judge/common.py): sampling temperature per MT-Bench category; 0 = greedy.
 MT_BENCH_TEMPERATURE = {
@@ -25,8 +27,6 @@ MT_BENCH_TEMPERATURE = {
     "arena-hard-200": 0.0,
 }
 MT_BENCH_DEFAULT_TEMPERATURE = 0.7  # FastChat's value for a category not in the table
-MT_BENCH_HUB = ("HuggingFaceH4/mt_bench_prompts", "raw/question.jsonl")  # FastChat's question file
-ALPACA_EVAL_HUB = ("tatsu-lab/alpaca_eval", "alpaca_eval.json")
 _SHORTUUID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -37,73 +37,6 @@ def answer_id() -> str:
 
 def mt_bench_temperature(category: str) -> float:
     return MT_BENCH_TEMPERATURE.get(category, MT_BENCH_DEFAULT_TEMPERATURE)
-
-
-@dataclass(frozen=True)
-class MTBenchQuestion:
-    question_id: int
-    category: str
-    turns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AlpacaEvalInstruction:
-    instruction: str
-    dataset: str
-
-
-def _read_records(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        records = json.loads(text)
-        if not isinstance(records, list):
-            raise ValueError(f"{path} holds a JSON {type(records).__name__}; expected a list.")
-        return records
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _hub_file(repo_and_file: tuple[str, str]) -> Path:
-    from huggingface_hub import hf_hub_download
-
-    repo, filename = repo_and_file
-    return Path(hf_hub_download(repo, filename, repo_type="dataset"))
-
-
-def _require(record: dict, keys: Iterable[str], where: str, line: int, example: str) -> None:
-    missing = [k for k in keys if k not in record]
-    if missing:
-        raise ValueError(
-            f"{where}, record {line}: missing {missing} (has {sorted(record)}). Expected "
-            f"{example}."
-        )
-
-
-def load_mt_bench(path: str | os.PathLike | None = None) -> list[MTBenchQuestion]:
-    """FastChat's ``question.jsonl`` (80 questions, 2 turns), from ``path`` or the Hub."""
-    source = Path(path) if path else _hub_file(MT_BENCH_HUB)
-    questions = []
-    for i, rec in enumerate(_read_records(source), start=1):
-        _require(rec, ("question_id", "category", "turns"), str(source), i,
-                 "FastChat's MT-Bench question.jsonl (question_id, category, turns)")
-        if not rec["turns"] or not all(isinstance(t, str) for t in rec["turns"]):
-            raise ValueError(f"{source}, record {i}: 'turns' must be a non-empty list of strings.")
-        questions.append(MTBenchQuestion(int(rec["question_id"]), rec["category"],
-                                         tuple(rec["turns"])))
-    ids = [q.question_id for q in questions]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{source}: question_id values repeat; each must be unique.")
-    return questions
-
-
-def load_alpaca_eval(path: str | os.PathLike | None = None) -> list[AlpacaEvalInstruction]:
-    """AlpacaEval's 805 instructions (``instruction``, ``dataset``), from ``path`` or the Hub."""
-    source = Path(path) if path else _hub_file(ALPACA_EVAL_HUB)
-    items = []
-    for i, rec in enumerate(_read_records(source), start=1):
-        _require(rec, ("instruction", "dataset"), str(source), i,
-                 "AlpacaEval's evaluation set (instruction, dataset)")
-        items.append(AlpacaEvalInstruction(rec["instruction"], rec["dataset"]))
-    return items
 
 
 # ---------------------------------------------------------------------------- MT-Bench answers

@@ -16,13 +16,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from zephyr_data.io.benchmarks import load_alpaca_eval, load_mt_bench
 from zephyr_train.backends import make_backend
 from zephyr_train.benchmarks import (
     AlpacaEvalOutputFile,
     MTBenchAnswerFile,
     answer_id,
-    load_alpaca_eval,
-    load_mt_bench,
     mt_bench_temperature,
 )
 from zephyr_train.configs import RecipeError, parse_dataclasses

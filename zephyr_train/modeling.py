@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from transformers import (
 )
 from transformers.utils import is_flash_attn_2_available
 
+from zephyr_data.core.ids import is_repo_id
 from zephyr_train.chat_template import set_zephyr_chat_template
 from zephyr_train.configs import ModelArguments, RecipeError
 from zephyr_train.lora import adapter_chain, is_adapter_dir, merge_adapters, quantization_config
@@ -28,7 +28,6 @@ from zephyr_train.lora import adapter_chain, is_adapter_dir, merge_adapters, qua
 logger = logging.getLogger(__name__)
 
 MISTRAL_COMMON_PREFIX = "mistral-common:"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve_attn_implementation(requested: str | None) -> str | None:
@@ -62,7 +61,7 @@ def check_model_source(name_or_path: str, *, what: str = "model_name_or_path") -
                 "checkpoint directory (the output_dir of a finished run) or at a Hub id."
             )
         return
-    if not _HUB_ID.match(name_or_path):
+    if not is_repo_id(name_or_path):
         raise RecipeError(
             f"{what}={name_or_path!r} does not exist as a local directory and is not a Hub id "
             "(namespace/name). Check the path (e.g. that the SFT run finished and saved to it)."

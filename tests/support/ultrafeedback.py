@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from zephyr_data.build import BuildResult, build
 from zephyr_data.config import make_config, parse_config
 from zephyr_data.errors import InputError
-from zephyr_data.steps import Drop, Stats, run_steps
 from zephyr_data.ultrafeedback import (
     ASPECTS,
     UltraFeedbackConfig,
     UltraFeedbackPipeline,
 )
+
+from zephyr_data.steps import Drop, Stats, run_steps
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 PUBLISHED = SHARED_DATA / "ultrafeedback"

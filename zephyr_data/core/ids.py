@@ -74,3 +74,15 @@ def fingerprint(lines: Iterable[Sequence[object]]) -> str:
     for fields in lines:
         digest.update(("\t".join(str(f) for f in fields) + "\n").encode())
     return digest.hexdigest()
+
+
+def is_repo_id(name: str, *, namespace: bool = True) -> bool:
+    """Whether ``name`` is a valid Hub repo id (``huggingface_hub``'s own check), with an
+    ``ORG/`` namespace unless ``namespace=False``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return "/" in name or not namespace

@@ -13,15 +13,13 @@ checked against its ``manifest.json`` (``integrity``).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from ..core.errors import DatasetLoadError
+from ..core.ids import is_repo_id
 from ..core.schema import REQUIRED, validate_dataset
 from .hubcalls import describe_failure
-
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "dpo"],
@@ -65,7 +63,8 @@ def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> 
                                    "local file, which has no revisions. Drop the revision.")
         builder = _file_builder(path)
         source, kwargs = builder, {"data_files": {split: str(path)}}
-    elif name_or_path.startswith(("/", ".", "~")) or not _HUB_ID.match(name_or_path):
+    elif name_or_path.startswith(("/", ".", "~")) or not is_repo_id(name_or_path,
+                                                                           namespace=False):
         raise DatasetLoadError(f"{name_or_path}: no such local folder or file, and not a Hub "
                                "dataset id (ORG/NAME). Check the path, or build the dataset "
                                "first.")

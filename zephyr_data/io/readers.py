@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InputError
-from ..core.ids import file_digest, fingerprint
+from ..core.ids import file_digest, fingerprint, is_repo_id
 from .hubcalls import hub_call
 
 log = logging.getLogger("zephyr_data.readers")
@@ -40,7 +40,6 @@ log = logging.getLogger("zephyr_data.readers")
 KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
          ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz", ".json.gz": "json.gz"}
 SUFFIXES = tuple(KINDS)
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BLOCK = 1 << 24
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only lines holding one can parse to a
 # string that is not text (a lone surrogate), so only those are looked at.
@@ -190,7 +189,7 @@ def resolve_input(input_spec: str | None, *, sample: str | None, default_hub_id:
             raise InputError(f"--input {name}", None,
                              f"no input files found there (looked for {_supported()}{found}).",
                              "point --input at files with one of those suffixes.")
-        elif HUB_ID.match(name) and _kind(name) is None:
+        elif is_repo_id(name) and _kind(name) is None:
             files, commit = _download_hub(name, revision)
             if not files:
                 raise InputError(f"--input {name}", None,

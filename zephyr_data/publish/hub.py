@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ZephyrDataError
-from ..core.ids import sha256_file
+from ..core.ids import is_repo_id, sha256_file
 from ..io.hubcalls import describe_failure
 from ..io.writer import write_text_atomic
 
@@ -48,7 +48,6 @@ log = logging.getLogger("zephyr_data.hub")
 REPO_TYPE = "dataset"
 LOCAL_ONLY_KEYS = ("published",)
 PREFLIGHT_TIMEOUT_S = 15.0
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -138,8 +137,7 @@ def retry_command(folder: Path, repo_id: str, revision: str | None, private: boo
 
 
 def _validate_target(repo_id: str, revision: str | None) -> str:
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id \
-            or repo_id.endswith((".git", "-", ".")):
+    if not isinstance(repo_id, str) or not is_repo_id(repo_id):
         raise HubError(f"push_to_hub={repo_id!r}: expected a Hub dataset id ORG/NAME, e.g. "
                        "my-org/ultrachat_200k (letters, digits, '-', '_', '.').")
     branch = revision or "main"

@@ -103,7 +103,7 @@ def _build_sample(name: str, target: Path) -> None:
 
 def first_of_each_category(source: Path) -> list[dict]:
     """FastChat question records: the first question of each MT-Bench category, in file order."""
-    from zephyr_train.benchmarks import load_mt_bench
+    from zephyr_data.io.benchmarks import load_mt_bench
 
     load_mt_bench(source)  # checks the format
     picked: dict[str, dict] = {}

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from zephyr_data.realtext import DEFAULT_DATA
+from benchmarks.realtext import SHARED_DATA
+
 from zephyr_train.gpu_check.bundle import build_bundle
 from zephyr_train.gpu_check.wheels import (
     LIMIT_BYTES,
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-wheels", action="store_true",
                         help="Only the data part (no network needed).")
     parser.add_argument("--questions", type=Path,
-                        default=DEFAULT_DATA / "benchmarks" / "mt_bench_question.jsonl",
+                        default=SHARED_DATA / "benchmarks" / "mt_bench_question.jsonl",
                         help="FastChat's MT-Bench question.jsonl.")
     parser.add_argument("--ultrachat", type=Path, help="An UltraChat sample build to copy "
                         "(default: build it now).")

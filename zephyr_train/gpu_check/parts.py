@@ -285,8 +285,8 @@ def _random_checkpoint(ctx: Context) -> Path:
 def generation(ctx: Context, result: dict) -> None:
     """MT-Bench answers (both turns, FastChat's temperatures) from the DPO checkpoint, through
     ``zephyr_train.generate``, in FastChat's ``model_answer`` format."""
+    from zephyr_data.io.benchmarks import load_mt_bench
     from zephyr_train.backends import TransformersBackend
-    from zephyr_train.benchmarks import load_mt_bench
     from zephyr_train.generate import GenerateArguments, run
 
     _require_device(ctx)
