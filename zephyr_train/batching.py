@@ -4,6 +4,7 @@ world size."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 
 def launch_world_size() -> int:
@@ -67,3 +68,31 @@ def apply_global_batch(args, world_size: int | None = None) -> None:
             f"must be {derived}. Remove gradient_accumulation_steps from the recipe; it is derived."
         )
     args.gradient_accumulation_steps = derived
+
+
+@dataclass
+class StepShape:
+    """What every plan states about a run's data and batch, and what follows from it:
+    sequences and tokens per optimizer step (DPO runs a chosen and a rejected sequence per
+    pair)."""
+
+    task: str
+    recipe: str
+    per_device_batch: int
+    global_batch: int
+    max_length: int
+    packing: bool
+    train_examples: int
+    train_examples_source: str
+    sequences_per_epoch: int
+    steps_per_epoch: int
+    total_params: int
+
+    @property
+    def sequences_per_step(self) -> int:
+        return self.global_batch * (2 if self.task == "dpo" else 1)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Exact for packed SFT; an upper bound (every sequence at max_length) otherwise."""
+        return self.sequences_per_step * self.max_length

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, MistralConfig
 
-from zephyr_train.batching import derive_gradient_accumulation
+from zephyr_train.batching import StepShape, derive_gradient_accumulation
 from zephyr_train.configs import (
     ACCELERATE_CONFIGS_DIR,
     RecipeError,
@@ -65,23 +65,12 @@ GIB = 2**30
 
 
 @dataclass
-class Plan:
-    task: str
-    recipe: str
+class Plan(StepShape):
     gpu: str
     num_machines: int
     gpus_per_machine: int
-    per_device_batch: int
     grad_accum: int
-    global_batch: int
-    max_length: int
-    packing: bool
-    train_examples: int
-    train_examples_source: str
-    sequences_per_epoch: int
-    steps_per_epoch: int
     epochs: float
-    total_params: int
     largest_layer_params: int
     num_layers: int
     hidden_size: int
@@ -94,15 +83,6 @@ class Plan:
     @property
     def world_size(self) -> int:
         return self.num_machines * self.gpus_per_machine
-
-    @property
-    def sequences_per_step(self) -> int:
-        return self.global_batch * (2 if self.task == "dpo" else 1)
-
-    @property
-    def tokens_per_step(self) -> int:
-        """Exact for packed SFT; an upper bound (every sequence at max_length) otherwise."""
-        return self.sequences_per_step * self.max_length
 
     @property
     def total_steps(self) -> int:

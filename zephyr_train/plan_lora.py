@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from zephyr_train.batching import StepShape, derive_gradient_accumulation
+
 GIB = 2**30
 CUDA_RESERVE_GIB = 1.0  # CUDA context, kernels and allocator slack on top of the tensors
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
@@ -243,41 +245,21 @@ def fits(m: LoraMemory, gpu_gib: float) -> bool:
 
 
 @dataclass
-class LoraPlan:
-    task: str
-    recipe: str
+class LoraPlan(StepShape):
     lora: str  # r, alpha, dropout, target modules
     lora_dropout: float
     quantization: str | None
     dtype: str
-    per_device_batch: int
-    global_batch: int
-    max_length: int
-    packing: bool
-    train_examples: int
-    train_examples_source: str
-    sequences_per_epoch: int
-    steps_per_epoch: int
     total_steps: int
-    total_params: int
     memory: LoraMemory
     flops_per_token: float
     mfu: float
     rows: list[dict]  # one per (GPU model, number of GPUs)
 
-    @property
-    def sequences_per_step(self) -> int:
-        return self.global_batch * (2 if self.task == "dpo" else 1)
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.sequences_per_step * self.max_length
-
 
 def plan_rows(*, gpus: list[str], counts: list[int], memory: LoraMemory, global_batch: int,
               per_device: int, flops_per_step: float, total_steps: int, mfu: float,
               peak_flops: dict, gpu_gib: dict) -> list[dict]:
-    from zephyr_train.batching import derive_gradient_accumulation
 
     rows = []
     for gpu in gpus:

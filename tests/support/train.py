@@ -13,10 +13,6 @@ from pathlib import Path
 
 import datasets
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-BENCHMARKS = SHARED_DATA / "benchmarks"
-
 _TOPICS = ["the tides", "prime numbers", "sourdough bread", "the Roman Senate", "photosynthesis",
            "binary search", "jazz harmony", "glaciers", "the printing press", "honeybees",
            "compound interest", "volcanoes"]

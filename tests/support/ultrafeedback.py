@@ -8,21 +8,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
-from zephyr_data.build import BuildResult, build
-from zephyr_data.config import make_config, parse_config
-from zephyr_data.errors import InputError
-from zephyr_data.ultrafeedback import (
+
+from tests.support.paths import SHARED_DATA
+from zephyr_data.core.config import make_config, parse_config
+from zephyr_data.core.stats import Stats
+from zephyr_data.pipelines.ultrafeedback import (
     ASPECTS,
     UltraFeedbackConfig,
     UltraFeedbackPipeline,
 )
+from zephyr_data.runner.build import BuildResult, build
+from zephyr_data.runner.map import map_rows
 
-from zephyr_data.steps import Drop, Stats, run_steps
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 PUBLISHED = SHARED_DATA / "ultrafeedback"
 
 Rating = int | float | str | None  # None: the aspect is missing from the annotations
@@ -57,32 +57,26 @@ def config(**values: Any) -> UltraFeedbackConfig:
                                              "decontaminate": "off", **values}, "test")
 
 
+class Drop(NamedTuple):
+    reason: str
+    detail: str | None
+
+
 def process(rows: list[Any], **values: Any) -> tuple[dict[str, dict], dict[str, Drop], Stats]:
-    """Run rows through parse and the steps in-process (no runner, no files).
+    """Run rows through parse and the steps in-process, as a work unit of the map stage does
+    (no files, no workers).
 
     Returns the output records and the drops, both by row ref (``row0``, ``row1``, ...), and
     the stats (without the rows-per-source counters). Global stages (duplicates, splits) are
     not run.
     """
     pipeline = UltraFeedbackPipeline(config(**values))
-    records: dict[str, dict] = {}
-    drops: dict[str, Drop] = {}
     stats = Stats()
-
-    def parse(ref: str, raw: Any) -> dict | Drop:
-        try:
-            return pipeline.parse(ref, raw)
-        except InputError as err:
-            if pipeline.config.on_bad_row == "drop":
-                return Drop("invalid_row", str(err))
-            raise
-
-    def on_drop(ref: str, row: Any, drop: Drop) -> None:
-        drops[ref] = drop
-
-    refs = ((f"row{i}", row) for i, row in enumerate(rows))
-    for row in run_steps(refs, parse, pipeline.steps(), stats, on_drop):
-        records[row["ref"]] = pipeline.to_record(row)
+    lines: list[str] = []
+    refs = [(f"row{i}", row) for i, row in enumerate(rows)]
+    frame = map_rows(pipeline, pipeline.steps(), refs, stats, lines.append)
+    records = {record["_ref"]: record for record in frame.to_dicts()}
+    drops = {d["ref"]: Drop(d["reason"], d["detail"]) for d in map(json.loads, lines)}
     for key in [k for k in stats.counters if k.startswith("source:")]:
         del stats.counters[key]  # rows per source: checked in test_ultrafeedback_build.py
     return records, drops, stats

@@ -10,7 +10,7 @@ import sys
 import pytest
 from safetensors.torch import load_file
 
-from tests.support.train import REPO_ROOT
+from tests.support.paths import REPO as REPO_ROOT
 from zephyr_train.configs import ACCELERATE_CONFIGS_DIR
 
 pytestmark = pytest.mark.slow

@@ -9,20 +9,18 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import lm_eval
 import pytest
 
 from tests.support.lm_eval_tasks import write_task_data
+from tests.support.paths import REPO
 from zephyr_train.configs import RecipeError
 from zephyr_train.evaluate import main
 from zephyr_train.evaluation.judges import alpaca_eval_scores, mt_bench_scores
 from zephyr_train.evaluation.lm_tasks import resolve, task_manager, write_task_overrides
 from zephyr_train.evaluation.suite import suite_tasks
 from zephyr_train.evaluation.task_data import check_data_dir
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ import pytest
 
 from tests.support.hub_server import TOKEN, HubServer, client_env
 from tests.support.lm_eval_tasks import arc_rows, hellaswag_rows, truthfulqa_rows
+from tests.support.paths import REPO
 from zephyr_train.evaluation.lm_tasks import resolve, task_manager, write_task_overrides
 from zephyr_train.evaluation.suite import suite_tasks
 from zephyr_train.evaluation.task_data import check_data_dir, prepare_data
 
-REPO = Path(__file__).resolve().parents[2]
 TASKS = ["arc_challenge", "hellaswag", "truthfulqa_mc2"]
 # The Hub layout of each dataset: config folder, split files, configs in the card.
 HUB = {

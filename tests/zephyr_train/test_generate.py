@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.train import BENCHMARKS
+from tests.support.paths import BENCHMARKS
 from zephyr_train.backends import TransformersBackend
 from zephyr_train.benchmarks import MTBenchAnswerFile
 from zephyr_train.generate import GenerateArguments, main, run

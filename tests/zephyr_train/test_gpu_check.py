@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, MistralConfig
 from trl.trainer.utils import compute_flops_per_token
 
-from tests.support.train import REPO_ROOT
+from tests.support.paths import REPO as REPO_ROOT
 from zephyr_train.flops import PEAK_BF16_FLOPS, training_flops_per_token
 from zephyr_train.gpu_check import sizing
 from zephyr_train.gpu_check.__main__ import main as check_main
@@ -259,7 +259,8 @@ def test_flop_counter_counts_real_tokens_of_each_sequence():
 
 def test_peak_flops_are_the_datasheet_figures():
     assert PEAK_BF16_FLOPS == {"a100-40gb": 312e12, "a100-80gb": 312e12,
-                               "h100-80gb": 989e12, "h200": 989e12}
+                               "h100-80gb": 989e12, "h200": 989e12, "a10-24gb": 125e12,
+                               "l4-24gb": 121e12, "rtx4090-24gb": 165e12}
 
 
 def test_default_check_is_sized_under_five_minutes_on_an_h200(smoke_data):

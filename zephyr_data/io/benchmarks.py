@@ -93,12 +93,13 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def _need(record: dict[str, Any], keys: Iterable[str], where: str, expected: str) -> Any:
+    """The first of ``keys`` that ``record`` has (alternative names of one field)."""
     keys = tuple(keys)
     for key in keys:
         if key in record:
             return record[key]
-    raise BenchmarkFileError(f"{where}: no {' or '.join(repr(k) for k in keys)} field (the "
-                             f"record has {sorted(record)}). Expected {expected}.")
+    raise BenchmarkFileError(f"{where}: missing {list(keys[:1])} (has {sorted(record)}). "
+                             f"Expected {expected}.")
 
 
 def load_mt_bench(path: str | os.PathLike | None = None) -> list[MTBenchQuestion]:

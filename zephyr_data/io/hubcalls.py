@@ -62,13 +62,20 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
 
 
 def describe_failure(err: BaseException, tokens: Iterable[str | None] = ()) -> str:
-    """``"TypeName: message"`` of ``err`` with the tokens masked. ``err`` and the exceptions
-    chained to it have the tokens masked in their ``args`` too (for any later traceback)."""
+    """``"TypeName: message"`` of ``err``, and of the exceptions chained to it that say more (a
+    failed download reports "not in the cache" and keeps the server's answer as its cause), with
+    the tokens masked. ``err`` and the exceptions chained to it have the tokens masked in their
+    ``args`` too (for any later traceback)."""
     tokens = known_tokens(tokens)
-    for item in _chain(err):
+    chain = list(_chain(err))
+    for item in chain:
         with contextlib.suppress(Exception):  # some exceptions refuse new args: best effort
             item.args = tuple(scrub(a, tokens) if isinstance(a, str) else a for a in item.args)
-    return scrub(f"{type(err).__name__}: {err}".strip(), tokens)
+    text = f"{type(err).__name__}: {err}".strip()
+    for cause in chain[1:]:
+        if str(cause) and str(cause) not in text:
+            text += f" (caused by {type(cause).__name__}: {cause})"
+    return scrub(text, tokens)
 
 
 @contextlib.contextmanager

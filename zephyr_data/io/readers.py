@@ -35,7 +35,7 @@ from ..core.errors import InputError
 from ..core.ids import file_digest, fingerprint, is_repo_id
 from .hubcalls import hub_call
 
-log = logging.getLogger("zephyr_data.readers")
+log = logging.getLogger(__name__)
 
 KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
          ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz", ".json.gz": "json.gz"}

@@ -11,7 +11,7 @@ import json
 import shlex
 from typing import Any
 
-import yaml
+from ..report import tables
 
 
 def size_category(n: int) -> str:
@@ -22,30 +22,22 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
-def card_header(pipeline: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+def card_data(pipeline: Any, manifest: dict[str, Any]) -> Any:
+    """The card's YAML header, as ``huggingface_hub`` models it."""
+    from huggingface_hub import DatasetCardData
+
     splits = manifest["splits"]
-    total = manifest["stats"]["kept"]
-    return {
-        "license": pipeline.license,
-        "language": ["en"],
-        "task_categories": pipeline.task_categories,
-        "size_categories": [size_category(total)],
-        "tags": ["zephyr", "alignment", "synthetic", *pipeline.tags],
-        "pretty_name": pipeline.pretty_name,
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": name, "path": f"data/{name}-*"} for name in splits]}],
-        "dataset_info": {
+    return DatasetCardData(
+        license=pipeline.license, language=["en"], task_categories=pipeline.task_categories,
+        size_categories=[size_category(manifest["stats"]["kept"])],
+        tags=["zephyr", "alignment", "synthetic", *pipeline.tags],
+        pretty_name=pipeline.pretty_name,
+        configs=[{"config_name": "default",
+                  "data_files": [{"split": name, "path": f"data/{name}-*"} for name in splits]}],
+        dataset_info={
             "features": pipeline.features()._to_yaml_list(),
             "splits": [{"name": name, "num_bytes": s["num_bytes"],
-                        "num_examples": s["num_examples"]} for name, s in splits.items()],
-        },
-    }
-
-
-def _table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
-    lines = [f"| {head[0]} | {head[1]} |", "|---|---:|"]
-    lines += [f"| {a} | {b:,} |" if isinstance(b, int) else f"| {a} | {b} |" for a, b in rows]
-    return "\n".join(lines)
+                        "num_examples": s["num_examples"]} for name, s in splits.items()]})
 
 
 def render_command(command: list[str]) -> str:
@@ -85,19 +77,16 @@ own hash); the push prints the commit and records it in the pushing machine's lo
 
 
 def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
-    header = yaml.safe_dump(card_header(pipeline, manifest), sort_keys=False, allow_unicode=True)
+    header = card_data(pipeline, manifest).to_yaml()
     stats = manifest["stats"]
     inp = manifest["input"]
     config = manifest["config"]
     source = inp["hub_id"] or inp["description"]
     revision = f" at revision `{inp['revision']}`" if inp.get("revision") else ""
     command = render_command(manifest["command"])
-    split_rows = _table([(name, s["num_examples"]) for name, s in manifest["splits"].items()],
-                        ("split", "rows"))
-    drops = _table([(f"`{k}`", v) for k, v in stats["dropped"].items()] or [("(none)", 0)],
-                   ("dropped because", "rows"))
-    counters = _table([(k.replace("_", " "), v) for k, v in stats["counters"].items()]
-                      or [("(none)", 0)], ("counter", "value"))
+    split_table = tables.markdown(tables.split_rows(manifest["splits"]), ("split", "rows"))
+    drops = tables.markdown(tables.drop_rows(stats), ("dropped because", "rows"))
+    counters = tables.markdown(tables.counter_rows(stats), ("counter", "value"))
     versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())
     dropped = f"{stats['dropped_total']:,}"
     truecased = ""
@@ -105,7 +94,8 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
         truecased = (f"\n- Messages truecased: {stats['counters']['truecased_messages']:,}"
                      f" (in {stats['counters'].get('truecased_dialogues', 0):,} dialogues).")
     return f"""---
-{header}---
+{header}
+---
 
 # {pipeline.pretty_name}
 
@@ -117,7 +107,7 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
 
 ## Splits
 
-{split_rows}
+{split_table}
 
 {pipeline.card_splits()}
 

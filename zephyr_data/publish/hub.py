@@ -1,6 +1,6 @@
 """Publish a finished dataset folder to the Hugging Face Hub, in one commit.
 
-    python -m zephyr_data.hub FOLDER ORG/NAME [--revision BRANCH] [--private] [--commit-message M]
+    python -m pipelines.push_to_hub FOLDER ORG/NAME [--revision BRANCH] [--private]
 
 pushes a folder that a pipeline already built (the pipelines' ``--push-to-hub`` does the same at
 the end of a build). The repo is created if needed, and every file of the folder (parquet shards,
@@ -18,7 +18,7 @@ the commit it is part of. After a push, the local ``manifest.json`` gets a ``pub
 (repo, branch, commit, URL) written atomically, and the commit is printed.
 That key is local only: it is always left out of the uploaded copy, so pushing the same folder
 again uploads the same bytes and makes no new commit. Load a pinned version with
-``load_dataset(repo_id, revision=COMMIT)`` or ``zephyr_data.loading.load_dataset_split``.
+``load_dataset(repo_id, revision=COMMIT)`` or ``zephyr_data.load_dataset_split``.
 
 A push that fails changes nothing local: the folder stays as built, and the error says how to
 retry the upload alone (the command above), without building again.
@@ -26,14 +26,12 @@ retry the upload alone (the command above), without building again.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import re
 import shlex
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +41,7 @@ from ..core.ids import is_repo_id, sha256_file
 from ..io.hubcalls import describe_failure
 from ..io.writer import write_text_atomic
 
-log = logging.getLogger("zephyr_data.hub")
+log = logging.getLogger(__name__)
 
 REPO_TYPE = "dataset"
 LOCAL_ONLY_KEYS = ("published",)
@@ -126,7 +124,7 @@ def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
 
 def retry_command(folder: Path, repo_id: str, revision: str | None, private: bool,
                   commit_message: str | None) -> str:
-    parts = ["python", "-m", "zephyr_data.hub", str(folder), repo_id]
+    parts = ["python", "-m", "pipelines.push_to_hub", str(folder), repo_id]
     if revision:
         parts += ["--revision", revision]
     if private:
@@ -307,36 +305,3 @@ def _push(folder: Path, files: list[str], manifest: dict[str, Any], repo_id: str
     return PushResult(repo_id=repo_id, revision=branch, commit=commit, parent=parent,
                       changed=changed, files=len(files),
                       url=f"{endpoint}/datasets/{repo_id}/tree/{commit}")
-
-
-# ------------------------------------------------------------------ command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m zephyr_data.hub",
-        description="Push a dataset folder built by a zephyr_data pipeline to the Hub, in one "
-                    "commit (no rebuild). The token comes from HF_TOKEN or `hf auth login`.")
-    parser.add_argument("folder", help="The built folder (with manifest.json and README.md).")
-    parser.add_argument("repo_id", help="Hub dataset repo, ORG/NAME (created if needed).")
-    parser.add_argument("--revision", default=None, help="Branch to push to (default main).")
-    parser.add_argument("--private", action="store_true", help="Create the repo as private.")
-    parser.add_argument("--commit-message", default=None, help="Commit message.")
-    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("httpx", "httpx2"):  # one line per HTTP request otherwise
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        result = push_folder(args.folder, args.repo_id, revision=args.revision,
-                             private=args.private, commit_message=args.commit_message,
-                             progress=not args.no_progress)
-    except ZephyrDataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(result.describe())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

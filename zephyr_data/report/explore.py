@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import tables
 from .build_files import Build
 from .plots import PLOTS, REPORT_DIR, write_report
 
@@ -22,15 +23,10 @@ def summary_markdown(manifest: dict[str, Any]) -> str:
     lines = [f"**Pipeline** `{manifest.get('pipeline', '?')}`, input "
              f"{(manifest.get('input') or {}).get('description', '?')}, fingerprint "
              f"`{str(manifest.get('fingerprint', ''))[:16]}`", "",
-             "| split | rows |", "|---|---:|"]
-    lines += [f"| {name} | {s['num_examples']:,} |"
-              for name, s in manifest.get("splits", {}).items()]
+             tables.markdown(tables.split_rows(manifest.get("splits", {})), ("split", "rows"))]
     stats = manifest.get("stats")
     if stats:
-        lines += ["", "| rows | count |", "|---|---:|", f"| in | {stats['rows_in']:,} |",
-                  f"| kept | {stats['kept']:,} |"]
-        lines += [f"| dropped: `{k}` | {v:,} |" for k, v in stats["dropped"].items()]
-        lines += [f"| {k.replace('_', ' ')} | {v:,} |" for k, v in stats["counters"].items()]
+        lines += ["", tables.markdown(tables.stats_rows(stats), ("rows", "count"))]
     deco = manifest.get("decontamination") or {}
     setting = deco.get("source", manifest.get("config", {}).get("decontaminate"))
     lines += ["", f"**Decontamination**: {setting if setting is not None else 'not recorded'}"]

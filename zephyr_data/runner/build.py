@@ -24,13 +24,14 @@ from ..io.readers import plan_units, resolve_input
 from ..io.writer import data_fingerprint, write_lines_atomic
 from ..pipelines.spec import Pipeline
 from ..publish.card import render_card
+from ..report import tables
 from ..report.plots import report_markdown, write_report
 from ..steps.decontamination import describe_setting
 from .executor import run_map_local
 from .map import MapSetup
 from .reduce import reduce
 
-log = logging.getLogger("zephyr_data.build")
+log = logging.getLogger(__name__)
 # Options that change how a run behaves, never what it writes: left out of the manifest.
 RUN_ONLY_OPTIONS = ("output_dir", "dump_dropped", "progress", "overwrite", "allow_empty",
                     "debug")
@@ -140,14 +141,6 @@ def merge_dumps(scratch: Path) -> Iterator[str]:
 
 def summary_table(result: BuildResult) -> str:
     """The table printed at the end of a run."""
-    s = result.stats
-    rows = [("rows in", s.rows_in), ("kept", s.kept)]
-    rows += [(f"dropped: {reason}", n) for reason, n in sorted(s.dropped.items())]
-    rows += [(name.replace("_", " "), n) for name, n in sorted(s.counters.items())]
-    rows += [(f"split {name}", s["num_examples"]) for name, s in result.splits.items()]
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{label:<{width}}  {n:>10,}" for label, n in rows]
-    lines.append(f"{'fingerprint':<{width}}  {result.fingerprint[:16]}")
-    lines.append(f"{'wall time':<{width}}  {result.seconds:>9.1f}s")
-    lines.append(f"written to {result.output_dir}")
-    return "\n".join(lines)
+    rows = tables.stats_rows(result.stats.to_dict(), result.splits, code=False)
+    rows += [("fingerprint", result.fingerprint[:16]), ("wall time", f"{result.seconds:.1f}s")]
+    return tables.text(rows) + f"\nwritten to {result.output_dir}"

@@ -93,7 +93,7 @@ def _run(pipeline_class: type[Pipeline], args: list[str], prog: str, description
 
 def push(result: BuildResult, config: PipelineConfig) -> None:
     """Push the finished folder in one commit; a failure leaves it intact and says how to
-    retry the upload alone (``python -m zephyr_data.hub``)."""
+    retry the upload alone (``python -m pipelines.push_to_hub``)."""
     from ..publish.hub import push_folder
 
     pushed = push_folder(result.output_dir, config.push_to_hub or "",

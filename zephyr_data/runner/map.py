@@ -10,7 +10,7 @@ is the first 64 bits of the ``prompt_id``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,19 @@ class Spiller:
         self.frames, self.buffered = [], 0
 
 
+def map_rows(pipeline: Any, steps: list[Any], rows: Iterable[tuple[str, Any]], stats: Stats,
+             dump: Callable[[str], None] | None) -> pl.DataFrame:
+    """The output rows, with their draws, of raw ``(ref, row)`` pairs run through ``steps``;
+    every row is counted in ``stats`` and every dropped row goes to ``dump``."""
+    config = pipeline.config
+    batch = parse_rows(rows, pipeline.parse, pipeline.working_schema, stats,
+                       config.on_bad_row == "drop", dump)
+    kept = run_steps(batch, steps, stats, dump)
+    if not kept.height:  # the steps' new columns may be missing from an empty batch
+        return pl.DataFrame()
+    return add_draws(pipeline.output(kept), config.seed, pipeline.sample_key)
+
+
 def map_shard(setup: MapSetup, shard: int, units: list[WorkUnit],
               report: Callable[[int], None]) -> Stats:
     """Run the map on ``units``; return their counts (their dropped rows go to
@@ -103,16 +116,10 @@ def map_shard(setup: MapSetup, shard: int, units: list[WorkUnit],
     dump_file = open(scratch / f"dropped-w{shard:03d}.jsonl", "w", encoding="utf-8") \
         if setup.dump else None
     dump = dump_file.write if dump_file is not None else None
-    drop_bad = setup.config.on_bad_row == "drop"
     try:
         for unit in units:
             before = stats.rows_in
-            batch = parse_rows(read_unit(unit), pipeline.parse, pipeline.working_schema,
-                               stats, drop_bad, dump)
-            kept = run_steps(batch, steps, stats, dump)
-            if kept.height:
-                out = add_draws(pipeline.output(kept), setup.config.seed, pipeline.sample_key)
-                spiller.add(out)
+            spiller.add(map_rows(pipeline, steps, read_unit(unit), stats, dump))
             report(stats.rows_in - before)
         spiller.flush()
     finally:

@@ -60,13 +60,13 @@ from ..io.benchmarks import (
     BENCHMARKS,
     FILES,
     AlpacaEvalInstruction,
+    BenchmarkFileError,
     MTBenchQuestion,
     check_folder,
     load_alpaca_eval,
     load_mt_bench,
     load_truthfulqa,
 )
-from ..io.hubcalls import hub_call
 
 NGRAM = 13
 MIN_TOKENS = 6
@@ -291,12 +291,11 @@ def load_index(setting: str) -> BenchmarkIndex | None:
     if setting == OFF:
         return None
     if setting == HUB:
-        with hub_call(lambda detail: ConfigError(  # offline, network, missing dataset
-                f"decontaminate='hub': could not load the benchmark prompts from the Hub "
-                f"({detail[:300]}). Pass --decontaminate PATH, a folder holding "
-                f"{list(FILES.values())} (as ../shared/data/benchmarks), or --decontaminate "
-                "off to build without decontamination.")):
+        try:
             return BenchmarkIndex.from_hub()
+        except BenchmarkFileError as err:  # offline, network, missing or unreadable file
+            raise ConfigError(f"decontaminate='hub': {err} Or pass --decontaminate off to build "
+                              "without decontamination.") from None
     return BenchmarkIndex.from_dir(setting)
 
 

@@ -1,7 +1,7 @@
 """The data that travels to the GPU machine beside the wheels, made here where the build stack
 (polars, truecase, nltk) and mistral-common are installed:
 
-    BUNDLE/data/ultrachat/        the UltraChat sample build (README.md + data/*.parquet)
+    BUNDLE/data/ultrachat/        the UltraChat sample build (README.md, manifest.json, data/)
     BUNDLE/data/ultrafeedback/    the UltraFeedback sample build
     BUNDLE/tokenizer/             Mistral-7B-v0.1's tokenizer (mistral-common's tokenizer.model.v1,
                                   saved by transformers with the Zephyr template: tokenizers only)
@@ -80,11 +80,13 @@ class Bundle:
 
 
 def _copy_build(source: Path, target: Path) -> None:
-    """The Hub-layout part of a pipeline build: README.md (dataset card) and data/."""
+    """The Hub-layout part of a pipeline build: README.md (dataset card), manifest.json (so the
+    loader can check the data files against it) and data/."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copy2(source / "README.md", target / "README.md")
+    shutil.copy2(source / "manifest.json", target / "manifest.json")
     shutil.copytree(source / "data", target / "data")
 
 

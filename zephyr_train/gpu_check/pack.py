@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.realtext import SHARED_DATA
-
 from zephyr_train.gpu_check.bundle import build_bundle
 from zephyr_train.gpu_check.wheels import (
     LIMIT_BYTES,
