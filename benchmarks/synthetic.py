@@ -1,11 +1,15 @@
-"""Raw UltraChat and UltraFeedback rows at full scale, for benchmarks.
+"""Raw UltraChat and UltraFeedback rows at full scale, for benchmarks, whose every turn is real
+text.
 
 No raw rows of either dataset exist outside the Hub, so this writes rows in their exact raw
-formats with text taken from real samples (``../shared/data`` when present, else the samples
-bundled in the package), shaped like the real data: UltraChat has 1,468,352 dialogues of about
-3.85 user/assistant rounds and about 1,470 tokens on average; about 5% have broken
-capitalization and a few percent contain the persona answers the filters drop. Everything is
-deterministic from the seed: file ``k`` is drawn from ``numpy.random.default_rng([seed, k])``.
+formats with text taken from real public samples (``../shared/data`` when present, else the
+samples bundled in the package): the prompts and responses of both UltraFeedback samples, and
+the AlpacaEval instructions and MT-Bench turns. Rows are shaped like the real data: UltraChat has
+1,468,352 dialogues of about 3.85 user/assistant rounds. User turns are real prompts as written
+(about 12% start in lower case, so the truecaser has real work); on top, 5% of dialogues get
+lowered sentence starts, 3% a persona answer, and 1% a benchmark prompt as a later user turn
+(which decontamination drops). Everything is deterministic from the seed: file ``k`` is drawn
+from ``numpy.random.default_rng([seed, k])``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zephyr_data.io.benchmarks import FILES, load_alpaca_eval, load_mt_bench
 from zephyr_data.io.readers import sample_path
 from zephyr_data.pipelines.ultrachat import default_filters
-from zephyr_data.steps.truecaser import is_broken
 
 from .realtext import real_prompts, real_replies
 from .truecasing_eval import break_sentence_starts
@@ -52,6 +56,7 @@ class TextPool:
     prompts: list[str]
     replies: list[str]
     sentences: list[str]
+    benchmark_prompts: list[str]
 
     @classmethod
     def load(cls, shared_data: Path | None = None) -> TextPool:
@@ -65,15 +70,20 @@ class TextPool:
                     data = json.loads(line).get("data") or []
                     prompts += [t for t in data[0::2] if t.strip()]
                     replies += [t for t in data[1::2] if t.strip()]
-        # Well-formed text only, so that the broken and persona shares are the planted ones.
+        # Prompts as written (a real share start in lower case); replies without persona
+        # answers, so that the persona share is the planted one.
         persona = re.compile("|".join(p for ps in default_filters()["persona_rules"].values()
                                       for p in ps), re.IGNORECASE)
-        prompts = [p[:1].upper() + p[1:] for p in prompts if p.strip() and len(p) < 2000]
-        prompts = [p for p in prompts if not is_broken(p)]
-        replies = [r for r in replies if not is_broken(r) and not persona.search(r)]
+        prompts = [p for p in prompts if p.strip() and len(p) < 2000]
+        replies = [r for r in replies if not persona.search(r)]
         sentences = [s for r in replies for s in re.split(r"(?<=[.!?])\s+", r)
                      if 20 < len(s) < 300 and "\n" not in s and s[:1].isupper()]
-        return cls(prompts, replies, sentences)
+        benchmark = []
+        if shared_data and (shared_data / "benchmarks").is_dir():
+            folder = shared_data / "benchmarks"
+            benchmark = [t for q in load_mt_bench(folder / FILES["mt_bench"]) for t in q.turns]
+            benchmark += [a.instruction for a in load_alpaca_eval(folder / FILES["alpaca_eval"])]
+        return cls(prompts, replies, sentences, benchmark)
 
 
 def _break_casing(text: str) -> str:
@@ -82,7 +92,8 @@ def _break_casing(text: str) -> str:
 
 
 def ultrachat_rows(pool: TextPool, n: int, seed: int, file_index: int, first_id: int,
-                   broken_share: float = 0.05, persona_share: float = 0.03) -> Iterator[dict]:
+                   broken_share: float = 0.05, persona_share: float = 0.03,
+                   benchmark_share: float = 0.01) -> Iterator[dict]:
     """``n`` raw ``stingning/ultrachat`` rows: ``{"id": str, "data": [user, assistant, ...]}``."""
     rng = np.random.default_rng([seed, file_index])
     n_prompts, n_replies, n_sentences = len(pool.prompts), len(pool.replies), len(pool.sentences)
@@ -103,6 +114,9 @@ def ultrachat_rows(pool: TextPool, n: int, seed: int, file_index: int, first_id:
             j = 1 + 2 * int(rng.integers(rounds))
             opening = PERSONA_OPENINGS[rng.integers(len(PERSONA_OPENINGS))]
             data[j] = opening + data[j][:1].lower() + data[j][1:]
+        if pool.benchmark_prompts and rounds > 1 and rng.random() < benchmark_share:
+            j = 2 * int(rng.integers(1, rounds))
+            data[j] = pool.benchmark_prompts[int(rng.integers(len(pool.benchmark_prompts)))]
         yield {"id": str(first_id + i), "data": data}
 
 

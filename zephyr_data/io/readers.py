@@ -43,7 +43,7 @@ SUFFIXES = tuple(KINDS)
 _BLOCK = 1 << 24
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only lines holding one can parse to a
 # string that is not text (a lone surrogate), so only those are looked at.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -327,7 +327,7 @@ def _read_json_lines(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
             except InputError as err:
                 yield where, err
                 continue
-            yield where, (_check_text(parsed, where) if _SURROGATE_ESCAPE.search(raw)
+            yield where, (_check_text(parsed, where) if SURROGATE_ESCAPE.search(raw)
                           else parsed)
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(unit.path, None, f"cannot read line {line + 1}: "
@@ -359,7 +359,7 @@ def _read_json_file(unit: WorkUnit) -> Iterator[tuple[str, Any]]:
     if not isinstance(parsed, list):
         raise InputError(unit.path, None, f"expected a JSON array of rows, found "
                          f"{type(parsed).__name__}.", "use JSON Lines or a JSON array.")
-    check = _SURROGATE_ESCAPE.search(raw) is not None
+    check = SURROGATE_ESCAPE.search(raw) is not None
     for i, row in enumerate(parsed):
         where = f"{unit.path}[#{i}]"
         yield where, _check_text(row, where) if check else row

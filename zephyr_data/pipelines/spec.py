@@ -14,6 +14,7 @@ import polars as pl
 
 from ..core.config import PipelineConfig
 from ..core.step import Step
+from ..io.readers import WorkUnit
 from ..steps.stages import SplitPlan
 
 
@@ -52,6 +53,12 @@ class Pipeline:
         """One raw row as a dict of the working columns, or an ``InputError`` naming the
         field."""
         raise NotImplementedError
+
+    def parse_unit(self, unit: WorkUnit) -> pl.DataFrame | None:
+        """A whole work unit as the working batch (with ``_ref``), read columnar; or None, and
+        the runner reads it row by row with ``parse``. It must give exactly what ``parse``
+        would for every row, and give up (None) on any row that ``parse`` would refuse."""
+        return None
 
     def steps(self) -> list[Step]:
         raise NotImplementedError

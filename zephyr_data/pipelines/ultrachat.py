@@ -14,13 +14,17 @@ from importlib import resources
 from typing import Any, ClassVar
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..core.config import ConfigError, PipelineConfig, load_yaml, option
 from ..core.errors import InputError
 from ..core.ids import fields_key, prompt_ids
-from ..core.messages import MESSAGES, flatten, parity_role
+from ..core.messages import ASSISTANT, MESSAGES, USER, flatten, parity_role
 from ..core.schema import ultrachat_features
 from ..core.step import Step
+from ..io.columnar import json_lines_table
+from ..io.readers import WorkUnit
 from ..steps.chat_rules import STRUCTURAL, PersonaAnswer
 from ..steps.decontamination import Decontaminate, check_decontamination, load_index
 from ..steps.stages import SplitPlan
@@ -82,6 +86,7 @@ class UltraChatConfig(PipelineConfig):
 
 
 ROW_HINT = 'each row must look like {"id": ..., "data": [user, assistant, ...]}.'
+RAW_SCHEMA = pa.schema([("id", pa.string()), ("data", pa.list_(pa.string()))])
 
 
 def parse_row(ref: str, raw: Any) -> dict[str, Any]:
@@ -123,6 +128,24 @@ class UltraChatPipeline(Pipeline):
 
     def parse(self, ref: str, raw: Any) -> dict[str, Any]:
         return parse_row(ref, raw)
+
+    def parse_unit(self, unit: WorkUnit) -> pl.DataFrame | None:
+        """Raw rows read by pyarrow in one go; any row that ``parse_row`` would refuse (or
+        whose id is not a string) sends the unit back to the row by row path."""
+        read = json_lines_table(unit, RAW_SCHEMA)
+        if read is None:
+            return None
+        table, refs = read
+        ids, data = table["id"], table["data"]
+        if ids.null_count or data.null_count or pc.list_flatten(data).null_count:
+            return None
+        role = pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit(USER)) \
+            .otherwise(pl.lit(ASSISTANT))
+        turns = pl.from_arrow(data.combine_chunks()).cast(pl.List(pl.String))
+        return pl.DataFrame({"id": pl.from_arrow(ids.combine_chunks()).cast(pl.String),
+                             "messages": turns, "_ref": pl.Series(refs, dtype=pl.String)}) \
+            .with_columns(pl.col("messages").list.eval(pl.struct(content=pl.element(), role=role))
+                          .cast(MESSAGES))
 
     def steps(self) -> list[Step]:
         names, persona = self.config.filter_rules()

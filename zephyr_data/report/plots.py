@@ -21,20 +21,15 @@ data fingerprint; the same data and manifest give the same bytes with the same m
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..core.messages import WHITESPACE
 from ..steps.binarize import SOURCE_PREFIX
 from ..steps.stages import Deduplicate, TargetSize
-from .build_files import TRUECASED_FILE, read_rows
+from .stats import ReportData
 
 REPORT_DIR = "report"
 PLOTS = ("turns_per_dialogue", "tokens_per_message", "drops_per_reason", "truecased_share",
@@ -51,33 +46,6 @@ CAPTIONS = {
 AFTER_ROW_STEPS = (Deduplicate.name, TargetSize.name)  # drops made after the per-row steps
 FIGSIZE = (8.0, 4.5)
 DPI = 100
-
-
-# Every character Python's str.split() splits on, for RE2 (whose \s is ASCII-only).
-_WORD = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]+"
-
-
-def whitespace_tokens(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Whitespace-separated tokens per string (``len(text.split())``), counted in arrow
-    without materializing the tokens."""
-    counts = pc.count_substring_regex(texts, pattern=_WORD)
-    return np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _messages(table: pa.Table, column: str) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Flattened ``content`` and ``role`` of a ``[{content, role}]`` column, and its lengths."""
-    col = table[column].combine_chunks()
-    flat = pc.list_flatten(col)
-    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
-    return pc.struct_field(flat, "content"), pc.struct_field(flat, "role"), lengths
-
-
-def _last_content(table: pa.Table, column: str) -> pa.Array:
-    """The ``content`` of each row's last message (rows with no message are skipped)."""
-    col = table[column].combine_chunks()
-    parents = pc.list_parent_indices(col).to_numpy()
-    last = np.append(parents[1:] != parents[:-1], True) if len(parents) else np.zeros(0, bool)
-    return pc.struct_field(pc.list_flatten(col).filter(pa.array(last)), "content")
 
 
 def _style():
@@ -112,33 +80,33 @@ def _splits_label(splits: Sequence[str]) -> str:
     return " + ".join(splits) if splits else "no splits"
 
 
-def plot_turns(table: pa.Table, splits: Sequence[str], path: Path) -> Path:
-    _, _, lengths = _messages(table, "messages")
+def _median(values: np.ndarray, counts: np.ndarray) -> float:
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1]
+    low = values[np.searchsorted(cumulative, (total + 1) // 2)]
+    high = values[np.searchsorted(cumulative, total // 2 + 1)]
+    return (low + high) / 2
+
+
+def plot_turns(data: ReportData, path: Path) -> Path:
     fig, ax = _figure()
-    if len(lengths):
-        values, counts = np.unique(lengths, return_counts=True)
+    values = np.array(sorted(data.lengths), dtype=np.int64)
+    counts = np.array([data.lengths[v] for v in values], dtype=np.int64)
+    n = int(counts.sum())
+    if n:
         ax.bar(values, counts, width=0.8, color="tab:blue")
         ax.set_xticks(values if len(values) <= 25 else np.unique(
             np.linspace(values.min(), values.max(), 20).astype(int)))
-        _note(ax, f"mean {lengths.mean():.1f}, median {np.median(lengths):g}, "
-                  f"max {lengths.max()}")
-    ax.set_title(f"Turns per dialogue ({len(lengths):,} dialogues, {_splits_label(splits)})")
+        _note(ax, f"mean {(values * counts).sum() / n:.1f}, median "
+                  f"{_median(values, counts):g}, max {values.max()}")
+    ax.set_title(f"Turns per dialogue ({n:,} dialogues, {_splits_label(data.splits)})")
     ax.set_xlabel("messages per dialogue (user and assistant turns)")
     ax.set_ylabel("dialogues")
     return _save(fig, path)
 
 
-def plot_tokens(table: pa.Table, splits: Sequence[str], path: Path) -> Path:
-    groups: list[tuple[str, np.ndarray]] = []
-    if "score_chosen" in table.column_names:
-        groups = [("prompt (user)", whitespace_tokens(table["prompt"])),
-                  ("chosen reply", whitespace_tokens(_last_content(table, "chosen"))),
-                  ("rejected reply", whitespace_tokens(_last_content(table, "rejected")))]
-    else:
-        content, role, _ = _messages(table, "messages")
-        counts = whitespace_tokens(content)
-        roles = np.asarray(role.to_numpy(zero_copy_only=False), dtype=object)
-        groups = [(name, counts[roles == name]) for name in ("user", "assistant")]
+def plot_tokens(data: ReportData, path: Path) -> Path:
+    groups = data.token_groups()
     fig, ax = _figure()
     top = max((int(c.max()) for _, c in groups if len(c)), default=1)
     bins = np.unique(np.round(np.logspace(0, np.log10(max(top, 2)) + 0.01, 40)))
@@ -151,7 +119,9 @@ def plot_tokens(table: pa.Table, splits: Sequence[str], path: Path) -> Path:
     ax.set_xscale("log")
     smallest = min((int(c[c > 0].min()) for _, c in groups if np.any(c > 0)), default=1)
     ax.set_xlim(max(1, smallest / 1.5), bins[-1])
-    ax.set_title(f"Tokens per message ({_splits_label(splits)})")
+    sample = (f", a uniform sample of {data.sampled:,} of {data.rows:,} rows"
+              if data.sampled < data.rows else "")
+    ax.set_title(f"Tokens per message ({_splits_label(data.splits)}{sample})")
     ax.set_xlabel("tokens per message: whitespace-separated words, not model tokens (log scale)")
     ax.set_ylabel("messages")
     ax.legend(loc="upper left", fontsize=9)
@@ -190,31 +160,18 @@ def plot_drops(manifest: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
-def _truecased_records(folder: Path) -> list[dict[str, Any]] | None:
-    path = folder / TRUECASED_FILE
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def plot_truecased(folder: Path, manifest: dict[str, Any], table: pa.Table,
-                   path: Path) -> Path:
+def plot_truecased(data: ReportData, manifest: dict[str, Any], path: Path) -> Path:
     stats = manifest["stats"]
     counters = stats.get("counters", {})
     reached = stats["rows_in"] - sum(n for k, n in stats["dropped"].items()
                                      if k not in AFTER_ROW_STEPS)
     bars = [("dialogues\n(passed the rules)", counters.get("truecased_dialogues", 0), reached)]
-    records = _truecased_records(folder)
-    if records is not None and table.num_rows:
-        ids = set(table["prompt_id"].to_pylist())
-        changed = {(r["prompt_id"], int(r["index"])) for r in records if r["prompt_id"] in ids}
-        _, role, lengths = _messages(table, "messages")
-        roles = Counter(role.to_pylist())
-        by_role = Counter("user" if i % 2 == 0 else "assistant" for _, i in changed)
-        bars = [("dialogues\n(output)", len({p for p, _ in changed}), table.num_rows),
-                ("user messages\n(output)", by_role["user"], roles["user"]),
-                ("assistant messages\n(output)", by_role["assistant"], roles["assistant"])]
+    if data.has_changes and data.rows:
+        bars = [("dialogues\n(output)", data.truecased_dialogues, data.rows),
+                ("user messages\n(output)", data.truecased_roles["user"],
+                 data.role_messages["user"]),
+                ("assistant messages\n(output)", data.truecased_roles["assistant"],
+                 data.role_messages["assistant"])]
     fig, ax = _figure()
     labels = [b[0] for b in bars]
     shares = [100 * n / total if total else 0.0 for _, n, total in bars]
@@ -228,7 +185,7 @@ def plot_truecased(folder: Path, manifest: dict[str, Any], table: pa.Table,
     ax.set_ylim(len(bars) - 0.4, -0.6)
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right", fontsize=9)
-    source = ("truecased.jsonl, rows in the output" if records is not None
+    source = ("truecased.jsonl, rows in the output" if data.has_changes
               else "manifest counters; a truecased.jsonl adds messages")
     ax.set_title(f"Share truecased ({source})")
     ax.set_xlabel("% whose capitalization was repaired")
@@ -247,10 +204,8 @@ def _score_label(manifest: dict[str, Any]) -> str:
     return "score: mean of the aspect ratings (1 to 5)"
 
 
-def plot_scores(table: pa.Table, manifest: dict[str, Any], splits: Sequence[str],
-                path: Path) -> Path:
-    chosen = table["score_chosen"].to_numpy()
-    rejected = table["score_rejected"].to_numpy()
+def plot_scores(data: ReportData, manifest: dict[str, Any], path: Path) -> Path:
+    chosen, rejected = np.concatenate(data.chosen), np.concatenate(data.rejected)
     fig, ax = _figure()
     if len(chosen):
         bins = _score_bins(np.concatenate([chosen, rejected]), manifest)
@@ -259,15 +214,14 @@ def plot_scores(table: pa.Table, manifest: dict[str, Any], splits: Sequence[str]
                        f"rejected (mean {rejected.mean():.2f})"])
         ax.legend(loc="upper left", fontsize=9)
     ax.set_title(f"Scores of chosen and rejected ({len(chosen):,} pairs, "
-                 f"{_splits_label(splits)})")
+                 f"{_splits_label(data.splits)})")
     ax.set_xlabel(_score_label(manifest))
     ax.set_ylabel("pairs")
     return _save(fig, path)
 
 
-def plot_margin(table: pa.Table, manifest: dict[str, Any], splits: Sequence[str],
-                path: Path) -> Path:
-    margin = table["score_chosen"].to_numpy() - table["score_rejected"].to_numpy()
+def plot_margin(data: ReportData, manifest: dict[str, Any], path: Path) -> Path:
+    margin = np.concatenate(data.chosen) - np.concatenate(data.rejected)
     fig, ax = _figure()
     ties = int(np.sum(np.isclose(margin, 0))) if len(margin) else 0
     if len(margin):
@@ -276,17 +230,17 @@ def plot_margin(table: pa.Table, manifest: dict[str, Any], splits: Sequence[str]
         ax.hist(margin, bins=np.arange(lo - width / 2, hi + width, width), color="tab:purple")
         _note(ax, f"ties (margin 0): {ties:,} ({ties / len(margin):.1%})\n"
                   f"median margin {np.median(margin):g}")
-    ax.set_title(f"Score margin of the pairs ({len(margin):,} pairs, {_splits_label(splits)})")
+    ax.set_title(f"Score margin of the pairs ({len(margin):,} pairs, "
+                 f"{_splits_label(data.splits)})")
     ax.set_xlabel("score_chosen − score_rejected (score points)")
     ax.set_ylabel("pairs")
     return _save(fig, path)
 
 
-def source_counts(table: pa.Table, manifest: dict[str, Any]) -> tuple[dict[str, int], str]:
+def source_counts(data: ReportData, manifest: dict[str, Any]) -> tuple[dict[str, int], str]:
     """Rows per source: from a ``source`` column, else the ``source:<name>`` counters."""
-    if "source" in table.column_names:
-        counts = Counter(table["source"].to_pylist())
-        return dict(counts), "rows in the output"
+    if data.sources is not None:
+        return dict(data.sources), "rows in the output"
     counters = manifest.get("stats", {}).get("counters", {})
     counts = {k[len(SOURCE_PREFIX):]: v for k, v in counters.items()
               if k.startswith(SOURCE_PREFIX)}
@@ -309,30 +263,30 @@ def plot_sources(counts: dict[str, int], what: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_report(folder: Path, manifest: dict[str, Any],
-                 out_dir: Path | None = None) -> list[Path]:
-    """Draw the plots of a built folder into ``folder/report/`` (or ``out_dir``); return their
-    paths in the order of ``PLOTS``. A plot whose data the build lacks is left out."""
+def write_report(folder: Path, manifest: dict[str, Any], out_dir: Path | None = None,
+                 data: ReportData | None = None) -> list[Path]:
+    """Draw the plots of a built folder into ``folder/report/`` (or ``out_dir``) from ``data``
+    (collected while writing; read back from the folder when not given); return their paths
+    in the order of ``PLOTS``. A plot whose data the build lacks is left out."""
     folder = Path(folder)
     out = Path(out_dir) if out_dir is not None else folder / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    table, splits = read_rows(folder, manifest)
+    data = data if data is not None else ReportData.from_folder(folder, manifest)
     paths: list[Path] = []
     style, rc = _style()
     with style, rc:
-        if "messages" in table.column_names:
-            paths.append(plot_turns(table, splits, out / "turns_per_dialogue.png"))
-            paths.append(plot_tokens(table, splits, out / "tokens_per_message.png"))
+        if data.rows:
+            paths.append(plot_turns(data, out / "turns_per_dialogue.png"))
+            paths.append(plot_tokens(data, out / "tokens_per_message.png"))
         if "stats" in manifest:
             paths.append(plot_drops(manifest, out / "drops_per_reason.png"))
             counters = manifest["stats"].get("counters", {})
             if manifest.get("config", {}).get("truecase") or "truecased_dialogues" in counters:
-                paths.append(plot_truecased(folder, manifest, table,
-                                            out / "truecased_share.png"))
-        if "score_chosen" in table.column_names:
-            paths.append(plot_scores(table, manifest, splits, out / "scores.png"))
-            paths.append(plot_margin(table, manifest, splits, out / "score_margin.png"))
-            counts, what = source_counts(table, manifest)
+                paths.append(plot_truecased(data, manifest, out / "truecased_share.png"))
+        if data.preference:
+            paths.append(plot_scores(data, manifest, out / "scores.png"))
+            paths.append(plot_margin(data, manifest, out / "score_margin.png"))
+            counts, what = source_counts(data, manifest)
             if counts:
                 paths.append(plot_sources(counts, what, out / "rows_per_source.png"))
     return paths

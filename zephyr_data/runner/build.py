@@ -26,6 +26,7 @@ from ..pipelines.spec import Pipeline
 from ..publish.card import render_card
 from ..report import tables
 from ..report.plots import report_markdown, write_report
+from ..report.stats import ReportData
 from ..steps.decontamination import describe_setting
 from .executor import run_map_local
 from .map import MapSetup
@@ -97,9 +98,10 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
                          "check the input; pass --allow-empty to write an empty dataset.")
     phase = time.perf_counter()
     (folder / "data").mkdir()
+    report_data = ReportData(pipeline.split_plan().names[:2])
     with open(scratch / "dropped-z-final.jsonl", "w", encoding="utf-8") as late_drops:
         splits = reduce(pipeline, scratch, folder / "data", stats,
-                        late_drops.write if config.dump_dropped else None)
+                        late_drops.write if config.dump_dropped else None, report_data)
     stats.check_accounting()
     log.info("deduplicated, split and wrote %s rows in %.1f s", f"{stats.kept:,}",
              time.perf_counter() - phase)
@@ -121,7 +123,7 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
         "files": files,
     }
     phase = time.perf_counter()
-    report = write_report(folder, manifest)  # report/*.png, outside the fingerprint
+    report = write_report(folder, manifest, data=report_data)  # report/*.png, no fingerprint
     log.info("drew %d report plots in %.1f s", len(report), time.perf_counter() - phase)
     manifest["report"] = [p.relative_to(folder).as_posix() for p in report]
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)

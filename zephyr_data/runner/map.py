@@ -94,9 +94,24 @@ def map_rows(pipeline: Any, steps: list[Any], rows: Iterable[tuple[str, Any]], s
              dump: Callable[[str], None] | None) -> pl.DataFrame:
     """The output rows, with their draws, of raw ``(ref, row)`` pairs run through ``steps``;
     every row is counted in ``stats`` and every dropped row goes to ``dump``."""
-    config = pipeline.config
     batch = parse_rows(rows, pipeline.parse, pipeline.working_schema, stats,
-                       config.on_bad_row == "drop", dump)
+                       pipeline.config.on_bad_row == "drop", dump)
+    return map_batch(pipeline, steps, batch, stats, dump)
+
+
+def map_unit(pipeline: Any, steps: list[Any], unit: WorkUnit, stats: Stats,
+             dump: Callable[[str], None] | None) -> pl.DataFrame:
+    """``map_rows`` of a work unit: read columnar when the pipeline can, else row by row."""
+    batch = pipeline.parse_unit(unit)
+    if batch is None:
+        return map_rows(pipeline, steps, read_unit(unit), stats, dump)
+    stats.rows_in += batch.height
+    return map_batch(pipeline, steps, batch, stats, dump)
+
+
+def map_batch(pipeline: Any, steps: list[Any], batch: pl.DataFrame, stats: Stats,
+              dump: Callable[[str], None] | None) -> pl.DataFrame:
+    config = pipeline.config
     kept = run_steps(batch, steps, stats, dump)
     if not kept.height:  # the steps' new columns may be missing from an empty batch
         return pl.DataFrame()
@@ -119,7 +134,7 @@ def map_shard(setup: MapSetup, shard: int, units: list[WorkUnit],
     try:
         for unit in units:
             before = stats.rows_in
-            spiller.add(map_rows(pipeline, steps, read_unit(unit), stats, dump))
+            spiller.add(map_unit(pipeline, steps, unit, stats, dump))
             report(stats.rows_in - before)
         spiller.flush()
     finally:

@@ -25,7 +25,15 @@ from tqdm.auto import tqdm
 
 from ..core.stats import Stats
 from ..io.writer import ShardedParquetWriter, arrow_schema
-from ..steps.stages import SORT_KEYS, Deduplicate, SplitPlan, TargetSize, TestSplit
+from ..report.stats import SAMPLE_ROWS, ReportData
+from ..steps.stages import (
+    SORT_KEYS,
+    Deduplicate,
+    SplitPlan,
+    TargetSize,
+    TestSplit,
+    kth_smallest,
+)
 from .chain import dump_line
 from .map import NUM_BUCKETS
 
@@ -44,10 +52,12 @@ def read_bucket(scratch: Path, bucket: int, columns: list[str] | None = None) ->
 
 @dataclass
 class Choices:
-    """The global decisions of pass A."""
+    """The global decisions of pass A: the largest ``_select`` kept, the largest ``_split`` in
+    the test split, and the largest ``_split`` whose row the report samples."""
 
     select_max: int | None
     test_max: int
+    sample_max: int
 
 
 def _dump_table(dump: Callable[[str], None], table: pa.Table, reason: str, detail: str) -> None:
@@ -78,13 +88,17 @@ def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], N
     select_max = TargetSize.threshold(select_all, plan.target_size)
     if select_max is not None:
         split_all = split_all[select_all <= select_max]
-    return Choices(select_max, TestSplit.threshold(split_all, plan))
+    sample_max = kth_smallest(split_all, SAMPLE_ROWS) if len(split_all) > SAMPLE_ROWS \
+        else 2**64 - 1
+    return Choices(select_max, TestSplit.threshold(split_all, plan), sample_max)
 
 
 def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, stats: Stats,
                  choices: Choices, max_rows: int, dump: Callable[[str], None] | None,
-                 side: Any | None, buckets: Iterator[int]) -> dict[str, dict[str, int]]:
-    """Pass B: write the kept rows of every bucket into the train and test shards."""
+                 side: Any | None, buckets: Iterator[int],
+                 report: ReportData) -> dict[str, dict[str, int]]:
+    """Pass B: write the kept rows of every bucket into the train and test shards, and count
+    what the report shows as they go by."""
     out_schema = arrow_schema(features)
     writers = {name: ShardedParquetWriter(data_dir, name, out_schema, max_rows)
                for name in (plan.train, plan.test)}
@@ -104,8 +118,9 @@ def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, 
         test = choices.test_max
         is_test = pc.less_equal(table["_split"], pa.scalar(max(test, 0), pa.uint64())) \
             if test >= 0 else pa.array(np.zeros(table.num_rows, bool))
-        if side is not None:
-            write_side_records(side, table)
+        changes = write_side_records(side, table) if side is not None else None
+        sample = pc.less_equal(table["_split"], pa.scalar(choices.sample_max, pa.uint64()))
+        report.add(table, sample.to_numpy(zero_copy_only=False), changes)
         for name, part in ((plan.train, table.filter(pc.invert(is_test))),
                            (plan.test, table.filter(is_test))):
             if part.num_rows:
@@ -122,22 +137,27 @@ def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, 
     return {name: splits[name] for name in plan.names}
 
 
-def write_side_records(sink: Any, table: pa.Table) -> None:
+def write_side_records(sink: Any, table: pa.Table) -> list[dict[str, Any]]:
     """The side records (``_extra``: a JSON list per row) of the rows being written, one line
-    each, after the row's ``prompt_id``, in the order of the rows."""
+    each, after the row's ``prompt_id``, in the order of the rows; returns them."""
+    records: list[dict[str, Any]] = []
     if "_extra" not in table.column_names:
-        return
+        return records
     rows = table.select(["prompt_id", "_extra"]).filter(pc.is_valid(table["_extra"]))
     for pid, extra in zip(rows["prompt_id"].to_pylist(), rows["_extra"].to_pylist()):
         if not extra:
             continue
         for item in json.loads(extra):
-            sink.write(json.dumps({"prompt_id": pid, **item}, ensure_ascii=False) + "\n")
+            record = {"prompt_id": pid, **item}
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            records.append(record)
+    return records
 
 
 def reduce(pipeline: Any, scratch: Path, data_dir: Path, stats: Stats,
-           dump: Callable[[str], None] | None) -> dict[str, dict[str, int]]:
-    """Deduplicate, sample and split the spilled rows; write the parquet shards."""
+           dump: Callable[[str], None] | None, report: ReportData) -> dict[str, dict[str, int]]:
+    """Deduplicate, sample and split the spilled rows; write the parquet shards; fill
+    ``report`` with what its plots show."""
     config = pipeline.config
     plan = pipeline.split_plan()
     bar = {"disable": not config.progress, "unit": " buckets", "mininterval": 1.0}
@@ -148,7 +168,8 @@ def reduce(pipeline: Any, scratch: Path, data_dir: Path, stats: Stats,
     try:
         return write_splits(scratch, data_dir, plan, pipeline.features(), stats, choices,
                             config.max_rows_per_shard, dump, side,
-                            tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: write", **bar))
+                            tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: write", **bar),
+                            report)
     finally:
         if side is not None:
             side.close()

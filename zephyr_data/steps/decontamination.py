@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import numpy as np
 import polars as pl
 
@@ -78,6 +79,28 @@ _WORD = re.compile(r"[^\W_]+")
 # is not a letter or digit to a space.
 _ASCII = bytes(b + 32 if 65 <= b <= 90 else b if 48 <= b <= 57 or 97 <= b <= 122 else 32
                for b in range(256))
+
+
+@functools.cache
+def _needs_python() -> str:
+    """A regex (Rust syntax) for the characters that ``tokens`` may treat other than an ASCII
+    lower-case of the text would: every non-ASCII character except the punctuation, spaces,
+    symbols and controls that are not word characters, whose NFKC form holds none, and that
+    combine with nothing (checked one by one, in the Basic Multilingual Plane and the emoji
+    blocks; anything else needs Python)."""
+    safe, start = [], None
+    for cp in [*range(0x80, 0x10000), *range(0x1F000, 0x1FB00), -1]:
+        c = chr(cp) if cp >= 0 else ""
+        ok = bool(c) and unicodedata.category(c)[0] in "PZSC" \
+            and unicodedata.category(c) not in ("Cs", "Co", "Cn") \
+            and unicodedata.combining(c) == 0 and not _WORD.match(c) \
+            and not _WORD.search(unicodedata.normalize("NFKC", c).casefold())
+        if ok and start is None:
+            start = cp
+        elif not ok and start is not None:
+            safe.append(f"\\x{{{start:x}}}-\\x{{{cp - 1:x}}}")
+            start = None
+    return "[^\\x00-\\x7f" + "".join(safe) + "]"
 
 
 def tokens(text: str) -> list[str]:
@@ -168,6 +191,33 @@ class BenchmarkIndex:
             if len(tk) >= s:
                 for j in range(len(tk) - min(self.ngram, len(tk)) + 1):
                     self._seeds.setdefault(tk[j:j + s], []).append((i, j))
+        # What a matching turn must hold, as text: every ``ngram``-token window of a long prompt
+        # (a match shares a run that long), a whole prompt of ``min_tokens`` or more otherwise.
+        windows = {" ".join(tk[j:j + self.ngram]) for tk in self._tokens if len(tk) >= s
+                   for j in range(len(tk) - min(self.ngram, len(tk)) + 1)}
+        self._screen = ahocorasick.Automaton()
+        for window in sorted(windows):
+            self._screen.add_word(f" {window} ", 0)
+        if windows:
+            self._screen.make_automaton()
+        self._exact_texts = sorted(self._exact)
+
+    def suspects(self, texts: pl.Series) -> np.ndarray:
+        """Which texts :meth:`match` could find contaminated, screened before it runs. Each
+        text is normalized as ``tokens`` does it (column-wise for ASCII text and the punctuation,
+        spaces and symbols that ``_needs_python`` lets through, by ``tokens`` for the rest) and
+        must hold a window a match needs (``pyahocorasick``, built once per index) or equal a
+        prompt. Every text :meth:`match` would match is a suspect."""
+        python = texts.str.contains(_needs_python()).fill_null(False)
+        words = texts.str.to_lowercase().str.replace_all(r"[^a-z0-9]+", " ") \
+            .str.strip_chars(" ").fill_null("")
+        if python.any():
+            rows = np.flatnonzero(python.to_numpy())
+            words = words.scatter(rows, [" ".join(tokens(t)) for t in texts.gather(rows).to_list()])
+        screen, searchable = self._screen, self._screen.kind == ahocorasick.AHOCORASICK
+        held = np.fromiter((searchable and next(screen.iter(f" {w} "), None) is not None
+                            for w in words.to_list()), bool, count=len(words))
+        return held | words.is_in(self._exact_texts).to_numpy()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"items": self.items, "ngram": self.ngram, "min_tokens": self.min_tokens,
@@ -262,24 +312,31 @@ class Decontaminate(Step):
         self.index, self.column = index, column
 
     def __call__(self, batch: pl.DataFrame) -> Outcome:
+        """Only the rows with a suspect user turn (``BenchmarkIndex.suspects``, column-wise)
+        are matched in Python, all their user turns in order, as before."""
         drop: list[str | None] = [None] * batch.height
         detail: list[str | None] = [None] * batch.height
-        for row, turns in enumerate(self.user_turns(batch[self.column])):
-            found = self.index.match(turns)
-            if found is not None:
-                drop[row], detail[row] = found.reason, found.detail()
+        texts, rows = self.user_turns(batch[self.column])
+        suspect_rows = np.unique(rows[self.index.suspects(texts)])
+        if len(suspect_rows):
+            bounds = np.searchsorted(rows, np.arange(batch.height + 1))
+            for row in suspect_rows.tolist():
+                turns = texts.slice(int(bounds[row]), int(bounds[row + 1] - bounds[row]))
+                found = self.index.match(turns.to_list())
+                if found is not None:
+                    drop[row], detail[row] = found.reason, found.detail()
         return Outcome(drop=pl.Series(drop, dtype=pl.String),
                        detail=pl.Series(detail, dtype=pl.String))
 
     @staticmethod
-    def user_turns(column: pl.Series) -> list[list[str]]:
+    def user_turns(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
+        """Every user turn of the batch in order (the text column's values themselves), and
+        the row of each."""
         if column.dtype == pl.String:
-            return [[text] for text in column.to_list()]
+            return column.fill_null(""), np.arange(len(column))
         flat = flatten(column)
         users = (flat.role == USER).to_numpy()
-        texts = flat.content.filter(pl.Series(users)).to_list()
-        bounds = np.searchsorted(flat.row[users], np.arange(flat.rows + 1))
-        return [texts[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        return flat.content.filter(pl.Series(users)), flat.row[users]
 
 
 # ------------------------------------------------------------------ the setting

@@ -1,7 +1,8 @@
 """The truecasing step: repairs messages whose capitalization is broken (see ``truecaser``).
 
-Every message of a batch is screened column-wise with polars (``CANDIDATE_POLARS``, a superset
-of what the truecaser treats as broken); only the candidates go through the Python truecaser.
+Every message of a batch is screened column-wise with polars (``truecaser.candidates``, a
+superset of what the truecaser treats as broken, most of them broken); only those go through
+the Python truecaser.
 The step returns the repaired ``messages``, a ``_truecased`` column (per row, the JSON list of
 the messages it changed, before and after, for ``truecased.jsonl``) and its counters.
 """
@@ -15,7 +16,8 @@ import polars as pl
 
 from ..core.messages import flatten
 from ..core.step import Outcome, Step
-from .truecaser import CANDIDATE_POLARS, truecase
+from .truecaser import candidates as screen
+from .truecaser import truecase
 
 CHANGES = "_truecased"
 
@@ -25,7 +27,7 @@ class Truecase(Step):
 
     def __call__(self, batch: pl.DataFrame) -> Outcome:
         flat = flatten(batch["messages"])
-        candidates = np.flatnonzero(flat.content.str.contains(CANDIDATE_POLARS).to_numpy())
+        candidates = np.flatnonzero(screen(flat.content).to_numpy())
         changed, texts, letters = [], [], 0
         for i, text in zip(candidates.tolist(), flat.content.gather(candidates).to_list()):
             repair = truecase(text)

@@ -17,9 +17,11 @@ lower-cased; a change that would break this is not made.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import string
 from dataclasses import dataclass
+from typing import Any
 
 PROTECTED = re.compile(
     r"```.*?(?:```|\Z)"            # fenced code
@@ -68,9 +70,35 @@ LONE_I = re.compile(r"(?<![\w'’\[({=+*/.$\\-])i(?:(?=['’](?:m|ve|ll|d)\b)|(?
 CANDIDATE = (r"^\s*[\"“‘*_]*[a-z]|[.!?]\s+[\"“‘*_]*[a-z]|\n[ \t]*\n\s*[\"“‘*_]*[a-z]"
              r"|\bi(?:['’]| [a-z])")
 QUICK_CHECK = re.compile(CANDIDATE)
-# The same for polars: an ASCII word boundary is several times faster in Rust's regex and still
-# a superset (Python's check rejects a word character before "i" either way).
+# The screen the truecasing step runs in polars: the same superset, made precise enough that
+# most messages it lets through are broken. It follows ``broken_spots`` more closely: a start
+# needs a word of two letters (``WORD``) on a line of two words or more, and of four or more
+# unless the line ends a sentence (``_word_at``); a lone "i" needs the words ``LONE_I`` names.
+# White space is Python's (``\s`` in Rust leaves out U+001C..U+001F). ``_word_at`` counts words
+# on the masked text, where a fenced code block or display math spanning lines is one token:
+# a message holding one (``SPANNING``) is screened with the broader ``CANDIDATE``.
+_WS, _NONWS = r"(?:[^\S\n]|[\x1c-\x1f])", r"[^\s\x1c-\x1f]"
+_LEAD = r"[\s\x1c-\x1f]"
+_WORD2 = (r"[\"“‘*_]*[a-z](?:[a-z]|['’-][a-z])" + _NONWS + "*" + _WS + "+" + _NONWS
+          + r"(?:" + _NONWS + "*(?:" + _WS + "+" + _NONWS + "+){2}"
+          + r"|[^\n]*[.!?:][\"'”’)\]*]*" + _WS + r"*(?:\n|$))")
+PRECISE_POLARS = (r"^" + _LEAD + "*" + _WORD2 + r"|[.!?]" + _LEAD + "+" + _WORD2
+                  + r"|\n[ \t]*\n" + _LEAD + "*" + _WORD2
+                  + r"|(?-u:\b)i(?:['’](?:m|ve|ll|d)(?-u:\b)| (?:" + AFTER_I + r")(?-u:\b))")
+SPANNING = r"```|~~~|\$\$"
+# The broad screen for polars: an ASCII word boundary is several times faster in Rust's regex
+# and still a superset (Python's check rejects a word character before "i" either way).
 CANDIDATE_POLARS = CANDIDATE.replace(r"\b", r"(?-u:\b)")
+
+
+def candidates(texts: Any) -> Any:
+    """Which of ``texts`` (a polars String Series) the Python truecaser may change: a superset
+    of the broken ones, screened column-wise in polars."""
+    precise = texts.str.contains(PRECISE_POLARS)
+    spanning = texts.str.contains(SPANNING) & texts.str.contains(CANDIDATE_POLARS)
+    return (precise | spanning).fill_null(False)
+
+
 ABBREVIATIONS = frozenset(
     "e.g i.e etc vs approx cf al fig figs no nos dr mr mrs ms st jr sr inc ltd co corp u.s u.k "
     "a.m p.m ca esp ex incl est dept vol vols pp ed eds ch sec eq eqs ref refs op mt ft lb lbs "
@@ -184,7 +212,7 @@ def english_share(masked: str) -> float:
     if not words:
         return 0.0
     vocabulary = _truecaser().word_casing_lookup
-    return sum(w.lower() in vocabulary for w in words) / len(words)
+    return sum(map(vocabulary.__contains__, map(str.lower, words))) / len(words)
 
 
 def broken_spots(text: str, masked: str | None = None) -> list[tuple[int, int]]:
@@ -235,6 +263,13 @@ def _upper_into(chars: list[str], start: int, cased: str) -> None:
                 chars[start + i] = up
 
 
+def _has_upper(text: str) -> bool:
+    """Whether any character is upper case (``str.isupper``), the ASCII case in C."""
+    if text.isascii():
+        return text.lower() != text
+    return any(c.isupper() for c in text)
+
+
 def truecase(text: str) -> Repair:
     """Repair a message if its capitalization is broken; otherwise return it unchanged."""
     masked = _masked(text)
@@ -243,7 +278,7 @@ def truecase(text: str) -> Repair:
         return Repair(text, 0)
     chars = list(text)
     starts = sentence_starts(masked, lines=True)
-    if not any(c.isupper() for c in masked):  # all lower case: proper nouns are lost too
+    if not _has_upper(masked):  # all lower case: proper nouns are lost too
         _model_case(masked, starts, chars)
     spots += [span for pos in starts if (span := _word_at(masked, pos, strict=False))]
     for start, end in spots:  # sentence starts and "i"
@@ -252,7 +287,7 @@ def truecase(text: str) -> Repair:
     new_text = "".join(chars)
     if len(new_text) != len(text) or new_text.lower() != text.lower():
         return Repair(text, 0)  # never trade the case-only guarantee for a repair
-    return Repair(new_text, sum(a != b for a, b in zip(text, new_text)))
+    return Repair(new_text, sum(map(str.__ne__, text, new_text)))
 
 
 def _model_case(masked: str, starts: list[int], chars: list[str]) -> None:
@@ -277,16 +312,55 @@ def _model_tokens(model, tokens: list[str]) -> list[str]:
     made deterministic: the package iterates over a ``set`` of candidate casings, whose order
     changes with Python's hash seed, so ties went one way or the other from run to run."""
     out: list[str] = []
+    lookup = model.word_casing_lookup
     for i, token in enumerate(tokens):
         lower = token.lower()
-        candidates = model.word_casing_lookup.get(lower)
+        candidates = lookup.get(lower)
         if token in string.punctuation or token.isdigit() or not candidates:
             out.append(token)
             continue
-        previous = out[i - 1] if i > 0 else None
-        following = tokens[i + 1] if i + 1 < len(tokens) else None
-        best = max(sorted(candidates),
-                   key=lambda c: model.get_score(previous, c, following)) \
-            if len(candidates) > 1 else next(iter(candidates))
+        if len(candidates) > 1:
+            following = tokens[i + 1].lower() if i + 1 < len(tokens) else None
+            best = _best_casing(out[i - 1] if i > 0 else None, lower, following)
+        else:
+            best = next(iter(candidates))
         out.append(best.capitalize() if i == 0 else best)
     return out
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _best_casing(previous: str | None, lower: str, following: str | None) -> str:
+    """The casing of ``lower`` that ``TrueCaser.get_score`` rates highest between ``previous``
+    and ``following`` (lower-cased), the first in sorted order among equal scores.
+
+    The same sums, quotients and logs as ``get_score``, in the same order, so the scores are
+    bit-identical; its four denominators are the same for every candidate, so they are summed
+    once here instead of once per candidate (they are sums of whole numbers: exact in any
+    order). A context seen before is looked up (real text repeats word trigrams a lot).
+    """
+    model = _truecaser()
+    candidates = sorted(model.word_casing_lookup[lower])
+    pseudo = 5.0
+    uni, back, fwd, tri = (model.uni_dist, model.backward_bi_dist, model.forward_bi_dist,
+                           model.trigram_dist)
+    uni_den = sum(uni.get(c, 0) + pseudo for c in candidates)
+    back_den = fwd_den = tri_den = 0.0
+    if previous is not None:
+        back_den = sum(back.get(f"{previous}_{c}", 0) + pseudo for c in candidates)
+    if following is not None:
+        fwd_den = sum(fwd.get(f"{c}_{following}", 0) + pseudo for c in candidates)
+    if previous is not None and following is not None:
+        tri_den = sum(tri.get(f"{previous}_{c}_{following}", 0) + pseudo for c in candidates)
+
+    def score(c: str) -> float:
+        backward = forward = trigram = 1
+        if previous is not None:
+            backward = (back.get(f"{previous}_{c}", 0) + pseudo) / back_den
+        if following is not None:
+            forward = (fwd.get(f"{c}_{following}", 0) + pseudo) / fwd_den
+        if previous is not None and following is not None:
+            trigram = (tri.get(f"{previous}_{c}_{following}", 0) + pseudo) / tri_den
+        return (math.log((uni.get(c, 0) + pseudo) / uni_den) + math.log(backward)
+                + math.log(forward) + math.log(trigram))
+
+    return max(candidates, key=score)

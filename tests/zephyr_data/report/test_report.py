@@ -16,6 +16,7 @@ from zephyr_data import report
 from zephyr_data.core.stats import Stats
 from zephyr_data.io.writer import data_fingerprint
 from zephyr_data.report import build_files, plots
+from zephyr_data.report.stats import ReportData, whitespace_tokens
 from zephyr_data.runner.chain import run_steps
 from zephyr_data.steps.binarize import CountSource
 
@@ -95,17 +96,17 @@ def test_ultrafeedback_report_with_source_counters(uf, tmp_path):
                                     "source:unknown": 1}
     with_sources = {**without, "stats": {**without["stats"], "counters": {
         **without["stats"]["counters"], **stats.counters}}}
-    table, _ = build_files.read_rows(folder, manifest)
-    assert plots.source_counts(table, with_sources) == (
+    data = ReportData.from_folder(folder, manifest)
+    data.sources = None  # as for a build that has no source column
+    assert plots.source_counts(data, with_sources) == (
         {"sharegpt": 3, "evol_instruct": 1, "unknown": 1},
         "rows that passed every rule, before deduplication")
 
 
 def test_whitespace_tokens_match_str_split(responses):
-    import pyarrow as pa
 
     texts = [*responses[:1500], "", "   ", " a  b\n\tc "]
-    assert plots.whitespace_tokens(pa.array(texts)).tolist() == [len(t.split()) for t in texts]
+    assert whitespace_tokens(pl.Series(texts)).tolist() == [len(t.split()) for t in texts]
 
 
 def test_truecased_jsonl_feeds_the_plot_and_the_pages(uc, tmp_path):
