@@ -115,6 +115,12 @@ def folder_files(folder: Path) -> list[str]:
 
 def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """Check the folder is complete and unmodified since the build; return its files."""
+    if "published" in manifest:  # what zephyr-data wrote before published.json
+        raise HubError(f"{folder}/manifest.json holds a 'published' record, which an earlier "
+                       "zephyr-data wrote there after a push; pushes are now recorded in "
+                       f"{PUBLISHED} and manifest.json goes to the Hub as it is. Rebuild the "
+                       "folder, or delete that key from manifest.json (no other field depends "
+                       "on it), then push again.")
     files = folder_files(folder)
     if "README.md" not in files:
         raise HubError(f"{folder}: no README.md (the dataset card). Rebuild the folder.")

@@ -170,3 +170,16 @@ def test_folder_changed_after_the_build_is_refused(built, online, tmp_path):
     shard.write_bytes(shard.read_bytes() + b"\0")
     with pytest.raises(HubError, match="changed after the build"):
         push_folder(copy, "zephyr-org/x", token=TOKEN, progress=False)
+
+
+def test_a_push_record_inside_the_manifest_is_never_uploaded(built, online, tmp_path):
+    """Folders pushed by an earlier zephyr-data hold the record in manifest.json: refused."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["published"] = {"repo_id": "zephyr-org/x", "commit": "0" * 40}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(HubError, match="holds a 'published' record.*delete that key"):
+        push_folder(copy, "zephyr-org/x", token=TOKEN, progress=False)
