@@ -1,16 +1,27 @@
-"""Full-scale benchmark: build UltraChat (up to all 1,468,352 dialogues) and UltraFeedback
-(64,000 prompts) from generated raw files, and compare with the naive way on a slice.
+"""Full-scale benchmark on real text: build UltraChat from 20,000 dialogues up to all 1,468,352,
+and UltraFeedback at 64,000 prompts, each compared in the same run with what it has to beat.
 
-    python -m pipelines.bench_scale                         # 10k, 100k and full size
-    python -m pipelines.bench_scale --sizes 2000 --naive-rows 200 --feedback-rows 2000   # quick
+    python -m benchmarks.bench_scale                                  # 20k, 60k, 200k, full size
+    python -m benchmarks.bench_scale --sizes 20000,60000 --feedback-rows 0            # quicker
 
-For each size it prints wall time, rows per second, input tokens per second and the peak
-memory of the whole process tree (the pipeline and its workers), and how time and memory grow
-with size. On the same slice it runs the naive way a user would write it (per-row Python in
-``datasets.map``, the truecaser on every message, substring filters) and our pipeline, checks
-that both keep the same rows, and prints the ratio. Targets on this 2-core machine: the full
-UltraChat build under 10 minutes and 4 GB, at least 20 times faster than the naive way, and
-UltraFeedback under 60 seconds.
+Every turn of every dialogue is real text from ``../shared/data`` (``synthetic.py``): the
+prompts and responses of both UltraFeedback samples, the AlpacaEval instructions and the MT-Bench
+turns, with planted breakage on top. For each size it prints:
+
+- our wall time, end to end (a fresh process: imports, workers, reading, filtering, truecasing,
+  decontamination from a local folder, deduplication, splits, shards, card, report), and its
+  phases from the build's log;
+- the wall time of the columnar floor (``floor.py``: the same filtering as a short polars
+  script, one process, all in memory, no truecasing, no decontamination), run on the same file,
+  and our time divided by the floor's, phase by phase;
+- the peak memory of the whole process tree (the build, its worker server and workers: the sum
+  of their proportional set sizes, so that pages they share count once), and how it grows;
+- the share of messages the polars screen sends to the Python truecaser, and the share of those
+  it changes.
+
+Targets (2-core machine): at most 3x the floor at 60,000 dialogues; the full size under
+5 minutes; peak memory at most 1.2x from 20,000 to full size and under 3 GB; UltraFeedback at
+64,000 prompts under 15 s.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +52,8 @@ from benchmarks.synthetic import (
 )
 
 ROWS_PER_FILE = 100_000
-TOKENS_PER_WORD = 1.33  # Llama/Mistral-style tokens per whitespace word of English prose
+PHASES = {"read and filtered": "map", "deduplicated, split and wrote": "reduce",
+          "drew": "report"}
 
 
 def _write_file(args: tuple) -> None:
@@ -69,8 +82,18 @@ def generate(kind: str, n: int, folder: Path, shared: Path | None, seed: int, wo
     return target
 
 
+def _memory(process: psutil.Process) -> int:
+    """The physical memory a process holds, shared pages counted once across the processes that
+    share them (its PSS; its RSS where the system has no PSS)."""
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
+
+
 class PeakMemory:
-    """Peak resident memory of a process and all its children, polled every 0.2 s."""
+    """Peak memory of a process and all its children (the sum of their PSS: workers forked from
+    one server share what it loaded), polled every 0.2 s."""
 
     def __init__(self, pid: int):
         self.root, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
@@ -80,11 +103,10 @@ class PeakMemory:
     def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                procs = [self.root, *self.root.children(recursive=True)]
                 total = 0
-                for p in procs:
+                for p in [self.root, *self.root.children(recursive=True)]:
                     try:
-                        total += p.memory_info().rss
+                        total += _memory(p)
                     except psutil.Error:
                         pass
                 self.peak = max(self.peak, total)
@@ -98,9 +120,9 @@ class PeakMemory:
         return self.peak
 
 
-def run_pipeline(module: str, inp: Path, out: Path, workers: int, decontaminate: str) -> dict:
-    command = [sys.executable, "-m", module, "--input", str(inp), "--output-dir", str(out),
-               "--num-proc", str(workers), "--no-progress", "--decontaminate", decontaminate]
+def timed(command: list[str]) -> tuple[float, int, str, str]:
+    """Run ``command``; return its wall time, the peak memory of its process tree, stdout and
+    stderr (a failure stops the benchmark)."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(proc.pid)
@@ -109,84 +131,104 @@ def run_pipeline(module: str, inp: Path, out: Path, workers: int, decontaminate:
     peak = memory.stop()
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+    return seconds, peak, stdout, stderr
+
+
+def run_ours(module: str, inp: Path, out: Path, decontaminate: str, extra: list[str]) -> dict:
+    seconds, peak, _, stderr = timed([sys.executable, "-m", module, "--input", str(inp),
+                                      "--output-dir", str(out), "--no-progress",
+                                      "--decontaminate", decontaminate, *extra])
+    phases = {}
+    for line in stderr.splitlines():
+        for text, name in PHASES.items():
+            m = re.search(rf"{text} .* in ([0-9.]+) s", line)
+            if m:
+                phases[name] = float(m.group(1))
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"seconds": seconds, "peak_bytes": peak, "manifest": manifest, "stdout": stdout}
+    return {"seconds": seconds, "peak": peak, "phases": phases, "manifest": manifest}
 
 
-def input_words(folder: Path, rows: int) -> int:
-    """Whitespace words in the first ``rows`` rows of the input."""
-    words = 0
-    with open(sorted(folder.glob("*.jsonl"))[0], encoding="utf-8") as fh:
-        for _, line in zip(range(rows), fh):
-            words += sum(len(t.split()) for t in json.loads(line).get("data", []))
-    return words
+def run_floor(inp: Path, out: Path) -> dict:
+    files = [str(p) for p in sorted(inp.glob("*.jsonl"))]
+    seconds, peak, stdout, _ = timed([sys.executable, "-m", "benchmarks.floor", str(out),
+                                      *files])
+    return {"seconds": seconds, "peak": peak, **json.loads(stdout)}
 
 
-def naive_ultrachat(path: Path) -> tuple[set[str], float]:
-    """What a user would write first: datasets.map with per-row Python, the truecaser on every
-    message, the same persona patterns searched turn by turn, then a pass for exact
-    duplicates."""
-    import re
+def ultrachat(args: argparse.Namespace, shared: Path | None, decontaminate: str) -> None:
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    print(f"\nUltraChat, real text, end to end (raw JSON Lines -> Hub-layout folder; "
+          f"floor run up to {args.floor_max:,} dialogues)")
+    print(f"{'dialogues':>10} {'input':>8} {'ours s':>7} {'floor s':>7} {'ratio':>6} "
+          f"{'map':>14} {'reduce':>14} {'report':>6} {'peak mem':>8} {'screened':>8} "
+          f"{'changed':>8}")
+    peaks = []
+    for n in sizes:
+        raw = generate("ultrachat", n, args.workdir, shared, args.seed, args.workers)
+        size = sum(p.stat().st_size for p in raw.glob("*.jsonl"))
+        ours = run_ours("pipelines.build_ultrachat", raw, args.workdir / f"out-{n}",
+                        decontaminate, args.extra)
+        floor = run_floor(raw, args.workdir / f"floor-{n}") if n <= args.floor_max else None
+        counters = ours["manifest"]["stats"]["counters"]
+        screened = counters.get("truecasing_screened_messages", 0)
+        changed = counters.get("truecased_messages", 0)
+        total_messages = input_messages(raw)
+        phase = ours["phases"]
+        ratio = f"{ours['seconds'] / floor['seconds']:5.1f}x" if floor else "   -  "
 
-    import datasets
-    from nltk.tokenize import NLTKWordTokenizer
-    from nltk.tokenize.treebank import TreebankWordDetokenizer
-    from truecase import TrueCaser
-
-    from zephyr_data.pipelines.ultrachat import default_filters
-
-    started = time.perf_counter()
-    caser, tokenizer, detok = TrueCaser(), NLTKWordTokenizer(), TreebankWordDetokenizer()
-    patterns = [re.compile(p, re.IGNORECASE)
-                for ps in default_filters()["persona_rules"].values() for p in ps]
-    ds = datasets.load_dataset("json", data_files=str(path), split="train",
-                               cache_dir=tempfile.mkdtemp())
-
-    def keep(row):
-        data = row["data"]
-        if len(data) < 2 or len(data) % 2 or any(not t.strip() for t in data):
-            return {"keep": False, "data": data}
-        if any(p.search(t) for t in data[1::2] for p in patterns):
-            return {"keep": False, "data": data}
-        cased = [detok.detokenize(caser.get_true_case_from_tokens(tokenizer.tokenize(t), "as-is"))
-                 for t in data]
-        return {"keep": True, "data": cased}
-
-    ds = ds.map(keep).filter(lambda row: row["keep"])
-    seen, kept = set(), set()
-    raw = {r["id"]: json.dumps(r["data"]) for r in
-           map(json.loads, open(path, encoding="utf-8"))}
-    for row_id in ds["id"]:
-        if raw[row_id] not in seen:
-            seen.add(raw[row_id])
-            kept.add(row_id)
-    return kept, time.perf_counter() - started
+        print(f"{n:>10,} {size / 2**30:>6.2f}GB {ours['seconds']:>7.1f} "
+              f"{floor['seconds'] if floor else float('nan'):>7.1f} {ratio:>6} "
+              f"{versus(phase, floor, 'map', 'read_filter'):>14} "
+              f"{versus(phase, floor, 'reduce', 'dedup_split_write'):>14} "
+              f"{phase.get('report', float('nan')):>6.1f} {ours['peak'] / 2**30:>6.2f}GB "
+              f"{screened / total_messages:>8.1%} {changed / max(screened, 1):>8.1%}")
+        peaks.append((n, ours["peak"]))
+        shutil.rmtree(args.workdir / f"out-{n}", ignore_errors=True)
+        shutil.rmtree(args.workdir / f"floor-{n}", ignore_errors=True)
+    if len(peaks) > 1:
+        (n0, m0), (n1, m1) = peaks[0], peaks[-1]
+        print(f"peak memory {n0:,} -> {n1:,} dialogues: x{m1 / m0:.2f} "
+              f"({m0 / 2**30:.2f} -> {m1 / 2**30:.2f} GB)")
+    print("screened: messages the polars screen sends to the Python truecaser, of all messages "
+          "read; changed: of those, the messages it repaired")
 
 
-def ours_kept_ids(path: Path, out: Path, workers: int) -> tuple[set[str], float]:
-    """Our pipeline on the slice, with what the naive way does (no decontamination)."""
-    dump = out.parent / f"{out.name}-dropped.jsonl"
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipelines.build_ultrachat", "--input", str(path),
-                    "--output-dir", str(out), "--num-proc", str(workers), "--no-progress",
-                    "--decontaminate", "off", "--dump-dropped", str(dump)],
-                   check=True, capture_output=True)
-    seconds = time.perf_counter() - started
-    dropped = {json.loads(line)["ref"] for line in open(dump, encoding="utf-8")}
-    kept = set()
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if f"{path}:{i}" not in dropped:
-                kept.add(json.loads(line)["id"])
-    return kept, seconds
+def versus(phases: dict, floor: dict | None, name: str, floor_key: str) -> str:
+    """Our phase's seconds, and how many times the floor's matching phase it takes."""
+    mine = phases.get(name, float("nan"))
+    if not floor:
+        return f"{mine:6.1f}        "
+    return f"{mine:6.1f} ({mine / floor[floor_key]:4.1f}x)"
+
+
+def input_messages(folder: Path) -> int:
+    """Messages in the raw files (counted once, cheaply, with polars)."""
+    import polars as pl
+
+    frame = pl.scan_ndjson([str(p) for p in sorted(folder.glob("*.jsonl"))],
+                           schema={"data": pl.List(pl.String)})
+    return int(frame.select(pl.col("data").list.len().sum()).collect().item())
+
+
+def ultrafeedback(args: argparse.Namespace, shared: Path | None, decontaminate: str) -> None:
+    print(f"\nUltraFeedback, {args.feedback_rows:,} prompts, end to end")
+    raw = generate("ultrafeedback", args.feedback_rows, args.workdir, shared, args.seed,
+                   args.workers)
+    r = run_ours("pipelines.build_ultrafeedback", raw, args.workdir / "out-ultrafeedback",
+                 decontaminate, args.extra)
+    print(f"wall {r['seconds']:.1f} s, {args.feedback_rows / r['seconds']:,.0f} prompts/s, "
+          f"peak memory {r['peak'] / 2**30:.2f} GB, kept {r['manifest']['stats']['kept']:,}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=f"10000,100000,{ULTRACHAT_SIZE}")
-    parser.add_argument("--naive-rows", type=int, default=20_000)
+    parser.add_argument("--sizes", default=f"20000,60000,200000,{ULTRACHAT_SIZE}")
+    parser.add_argument("--floor-max", type=int, default=200_000,
+                        help="largest size the in-memory floor is run at (it holds the whole "
+                             "input in memory)")
     parser.add_argument("--feedback-rows", type=int, default=ULTRAFEEDBACK_SIZE)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="processes that write the raw files")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "zephyr-bench")
     parser.add_argument("--shared", type=Path, default=SHARED_DATA)
@@ -194,58 +236,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decontaminate", default=None,
                         help="passed to the pipelines (default: the benchmarks folder of "
                              "--shared when present, else off)")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                        help="further options for the pipelines, e.g. --extra --num-proc 1")
     args = parser.parse_args(argv)
     shared = args.shared if args.shared.is_dir() else None
     decontaminate = args.decontaminate or (
         str(shared / "benchmarks") if shared and (shared / "benchmarks").is_dir() else "off")
-    sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-          f"workers: {args.workers}; text from {shared or 'the bundled samples'}; "
-          f"decontamination: {decontaminate}")
-
-    print("\nUltraChat, end to end (raw JSON Lines -> Hub-layout folder)")
-    print(f"{'dialogues':>10} {'input':>9} {'wall s':>8} {'rows/s':>9} {'tokens/s':>11} "
-          f"{'peak mem':>9} {'kept':>10} {'truecased':>10}")
-    results = []
-    for n in sizes:
-        raw = generate("ultrachat", n, args.workdir, shared, args.seed, args.workers)
-        size = sum(p.stat().st_size for p in raw.glob("*.jsonl"))
-        tokens = input_words(raw, min(n, 2000)) / min(n, 2000) * n * TOKENS_PER_WORD
-        out = args.workdir / f"out-ultrachat-{n}"
-        r = run_pipeline("pipelines.build_ultrachat", raw, out, args.workers, decontaminate)
-        stats = r["manifest"]["stats"]
-        results.append((n, r["seconds"], r["peak_bytes"]))
-        print(f"{n:>10,} {size / 2**30:>7.2f}GB {r['seconds']:>8.1f} {n / r['seconds']:>9,.0f} "
-              f"{tokens / r['seconds']:>11,.0f} {r['peak_bytes'] / 2**30:>7.2f}GB "
-              f"{stats['kept']:>10,} {stats['counters'].get('truecased_dialogues', 0):>10,}")
-        shutil.rmtree(out, ignore_errors=True)
-    if len(results) > 1:
-        (n0, t0, m0), (n1, t1, m1) = results[0], results[-1]
-        print(f"growth {n0:,} -> {n1:,} rows (x{n1 / n0:.0f}): time x{t1 / t0:.1f}, "
-              f"seconds per 100k rows {t0 / n0 * 1e5:.1f} -> {t1 / n1 * 1e5:.1f}, "
-              f"peak memory x{m1 / m0:.2f}")
-
-    if args.naive_rows:
-        print(f"\nNaive way vs ours, on the same {args.naive_rows:,}-dialogue slice")
-        raw = generate("ultrachat", args.naive_rows, args.workdir, shared, args.seed + 1,
-                       args.workers)
-        (path,) = sorted(raw.glob("*.jsonl"))
-        ours, ours_s = ours_kept_ids(path, args.workdir / "out-slice", args.workers)
-        naive, naive_s = naive_ultrachat(path)
-        same = "same kept rows" if ours == naive else \
-            f"kept rows differ: {len(ours ^ naive)} of {len(ours | naive)}"
-        print(f"naive {naive_s:8.1f} s   ours {ours_s:6.1f} s   ratio x{naive_s / ours_s:.1f}   "
-              f"({same}; {len(ours):,} kept)")
-
+          f"text from {shared or 'the bundled samples'}; decontamination: {decontaminate}")
+    if args.sizes:
+        ultrachat(args, shared, decontaminate)
     if args.feedback_rows:
-        print(f"\nUltraFeedback, {args.feedback_rows:,} prompts, end to end")
-        raw = generate("ultrafeedback", args.feedback_rows, args.workdir, shared, args.seed,
-                       args.workers)
-        out = args.workdir / "out-ultrafeedback"
-        r = run_pipeline("pipelines.build_ultrafeedback", raw, out, args.workers, decontaminate)
-        print(f"wall {r['seconds']:.1f} s, {args.feedback_rows / r['seconds']:,.0f} prompts/s, "
-              f"peak memory {r['peak_bytes'] / 2**30:.2f} GB, "
-              f"kept {r['manifest']['stats']['kept']:,}")
+        ultrafeedback(args, shared, decontaminate)
 
 
 if __name__ == "__main__":

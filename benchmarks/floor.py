@@ -12,6 +12,8 @@ byte-reproducible shards, the card and the report) has to be measured against.
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -56,3 +58,13 @@ def run(files: list[Path], out: Path, test_share: float = 0.1) -> dict[str, floa
     write = time.perf_counter() - started
     return {"read_filter": read_filter, "dedup_split_write": write,
             "total": read_filter + write, "rows": df.height}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.floor OUT FILE...``: build, print the phases as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    print(json.dumps(run([Path(a) for a in args[1:]], Path(args[0]))))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import types
 import typing
 from collections.abc import Sequence
@@ -58,7 +59,8 @@ class PipelineConfig:
     config: str | None = option(None, "YAML file whose keys are these options; the command "
                                 "line overrides it.")
     seed: int = option(42, "Global seed; per-row randomness is seeded from it and the row id.")
-    num_proc: int = option(1, "Worker processes. The output does not depend on it.")
+    num_proc: int | None = option(None, "Worker processes; default: every core this process may "
+                                  "use. The output does not depend on it.")
     batch_size: int = option(2000, "Rows per work unit sent to a worker.")
     on_bad_row: Literal["error", "drop"] = option(
         "error", "What to do with a malformed input row: stop with an error naming file, line "
@@ -83,6 +85,8 @@ class PipelineConfig:
         if self.sample and self.input:
             raise ConfigError(f"both sample=True and input={self.input!r} were given: pick one, "
                               "--sample for the bundled sample or --input for your data.")
+        if self.num_proc is None:
+            self.num_proc = available_cores()
         if self.num_proc < 1:
             raise ConfigError(f"num_proc={self.num_proc}: it must be 1 or more.")
         if self.batch_size < 1:
@@ -96,6 +100,14 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or Slurm sets it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _decontaminate_setting(value: str | None, *, sample: bool) -> str:

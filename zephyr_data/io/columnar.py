@@ -4,9 +4,9 @@ row reader (``readers.read_unit``) would.
 pyarrow's JSON reader parses a unit into an Arrow table in C++, many times faster than one
 ``json.loads`` and one Python object per row. It is strict where the rows must be (a value of
 the wrong type, a duplicate key, an invalid surrogate is an error; UTF-8 is checked here), so a
-unit it reads whole holds only well-formed rows. For anything else (a parse error, a wrong type, a row
-without a field, a surrogate escape) it gives up and the caller reads the unit row by row,
-which names the exact file, line and field of the bad row, or counts it.
+unit it reads whole holds only well-formed rows. For anything else (a parse error, a wrong
+type, a row without a field, a surrogate escape) it gives up and the caller reads the unit row
+by row, which names the exact file, line and field of the bad row, or counts it.
 """
 
 from __future__ import annotations

@@ -72,6 +72,10 @@ class Pipeline:
     def split_plan(self) -> SplitPlan:
         raise NotImplementedError
 
+    def preload(self) -> list[str]:
+        """Modules the workers import before their first row (costly imports, models)."""
+        return []
+
     def card_splits(self) -> str:
         raise NotImplementedError
 

@@ -172,6 +172,9 @@ class UltraChatPipeline(Pipeline):
                              "messages": batch["messages"], "_dedup_key": keys,
                              "_order_key": keys, "_ref": batch["_ref"], "_extra": extra})
 
+    def preload(self) -> list[str]:
+        return ["zephyr_data.steps.truecaser_model"] if self.config.truecase else []
+
     def split_plan(self) -> SplitPlan:
         return SplitPlan(train="train_sft", test="test_sft",
                          mirrors={"train_gen": "train_sft", "test_gen": "test_sft"},

@@ -89,8 +89,9 @@ class ReportData:
             self.sources.update(frame["source"].fill_null("unknown").to_list())
         if changes is not None:
             self.has_changes = True
-            self.truecased_roles.update(c.get("role") or parity_role(int(c["index"]))
-                                        for c in changes)
+            self.truecased_roles.update(
+                c.get("role") or (parity_role(int(c["index"])) if "index" in c else "other")
+                for c in changes)
             self.truecased_dialogues += len({c["prompt_id"] for c in changes})
 
     @classmethod

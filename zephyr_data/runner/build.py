@@ -31,11 +31,12 @@ from ..steps.decontamination import describe_setting
 from .executor import run_map_local
 from .map import MapSetup
 from .reduce import reduce
+from .workers import start_workers
 
 log = logging.getLogger(__name__)
 # Options that change how a run behaves, never what it writes: left out of the manifest.
 RUN_ONLY_OPTIONS = ("output_dir", "dump_dropped", "progress", "overwrite", "allow_empty",
-                    "debug")
+                    "debug", "num_proc")
 PACKAGES = ("zephyr-data", "datasets", "pyarrow", "polars", "numpy", "huggingface_hub",
             "truecase", "nltk", "matplotlib")
 
@@ -73,6 +74,8 @@ def build(pipeline: Pipeline, command: list[str] | None = None) -> BuildResult:
 def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
            started: float) -> BuildResult:
     config = pipeline.config
+    if config.num_proc > 1:  # the workers get ready while the input is hashed and planned
+        start_workers(pipeline.preload())
     spec = resolve_input(config.input, sample=pipeline.sample_file if config.sample else None,
                          default_hub_id=pipeline.default_hub_id,
                          revision=config.revision or (None if config.input

@@ -1,11 +1,15 @@
 """Worker processes that never outlive their build.
 
-``run_in_processes`` runs one task per worker in a ``spawn`` process pool and collects the
-results in order. The workers ignore Ctrl-C (the parent handles it) and die with their parent:
-on Linux the kernel kills them when it goes (``PR_SET_PDEATHSIG``), elsewhere a thread in each
-worker watches for it. When the parent stops early (an error in one task, Ctrl-C, SIGTERM),
-the other workers are killed at once rather than left to finish their share; a worker that
-dies (killed, out of memory) is a clear error instead of a hang.
+``run_in_processes`` runs one task per worker in a process pool and collects the results in
+order. Workers come from a ``forkserver`` where the system has one (Linux, macOS): started early
+by ``start_workers``, it imports what the workers need (the truecasing model, whose loading costs
+seconds) once, while the main process reads its input, and forks each worker ready; elsewhere
+they are spawned. Nothing in the server runs polars (which cannot be forked once it has
+threads). The workers ignore Ctrl-C (the parent handles it) and die with their parent: on Linux
+the kernel kills them when it goes (``PR_SET_PDEATHSIG``; the server goes with the build),
+elsewhere a thread in each worker watches for it. When the parent stops early (an error in one
+task, Ctrl-C, SIGTERM), the other workers are killed at once rather than left to finish their
+share; a worker that dies (killed, out of memory) is a clear error instead of a hang.
 """
 
 from __future__ import annotations
@@ -34,7 +38,27 @@ class WorkerDied(ZephyrDataError):
     """A worker process ended without a result (killed, or out of memory)."""
 
 
-def _die_with_parent(parent: int) -> None:
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def start_workers(preload: list[str]) -> None:
+    """Start the worker server now with ``preload`` imported, so that it is ready when the
+    workers are needed (a no-op where there is no forkserver, or once it runs)."""
+    ctx = _context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    ctx.set_forkserver_preload(["zephyr_data.runner.worker_server", *preload])
+    with _sigint_ignored():  # the server and its children ignore Ctrl-C from birth
+        forkserver.ensure_running()
+
+
+def die_with_parent(parent: int) -> None:
+    if parent == 1:  # the process that started this one is gone already
+        os._exit(1)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -53,10 +77,10 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(parent: int, progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any) -> None:
     global _PROGRESS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
+    die_with_parent(os.getppid())
     _PROGRESS = progress_queue
 
 
@@ -89,10 +113,10 @@ def run_in_processes(task: Callable[..., Any], jobs: list[tuple[Any, ...]],
     """``[task(*job, report) for job in jobs]``, one process per job; ``report(n)`` calls in
     the workers reach ``on_progress(n)`` in the parent. The first error stops every worker
     and is raised here."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context()
     progress = ctx.Queue()
     pool = ProcessPoolExecutor(len(jobs), mp_context=ctx, initializer=_init_worker,
-                               initargs=(os.getpid(), progress))
+                               initargs=(progress,))
     finished = False
     try:
         with _sigint_ignored():  # inherited through exec: workers ignore Ctrl-C from birth

@@ -4,7 +4,9 @@ Every message of a batch is screened column-wise with polars (``truecaser.candid
 superset of what the truecaser treats as broken, most of them broken); only those go through
 the Python truecaser.
 The step returns the repaired ``messages``, a ``_truecased`` column (per row, the JSON list of
-the messages it changed, before and after, for ``truecased.jsonl``) and its counters.
+the messages it changed, before and after, for ``truecased.jsonl``) and its counters: the
+messages screened in (``truecasing_screened_messages``) and those it changed, their letters and
+dialogues.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class Truecase(Step):
                 changed.append(i)
                 texts.append(repair.text)
                 letters += repair.letters_changed
+        screened = {"truecasing_screened_messages": len(candidates)}
         if not changed:
-            return Outcome()
+            return Outcome(counters=screened)
         content = flat.content.scatter(changed, pl.Series(texts, dtype=pl.String))
         by_row: dict[int, list[dict[str, object]]] = {}
         for i, after in zip(changed, texts):
@@ -48,5 +51,6 @@ class Truecase(Step):
             records[row] = json.dumps(items, ensure_ascii=False)
         return Outcome(columns={"messages": flat.rebuild({"content": content}),
                                 CHANGES: pl.Series(records, dtype=pl.String)},
-                       counters={"truecased_letters": letters, "truecased_messages": len(changed),
+                       counters={**screened, "truecased_letters": letters,
+                                 "truecased_messages": len(changed),
                                  "truecased_dialogues": len(by_row)})

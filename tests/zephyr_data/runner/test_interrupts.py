@@ -37,13 +37,22 @@ def start(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def is_worker(process: psutil.Process, build: int) -> bool:
+    """A worker: spawned, or forked by the worker server (which is the build's child)."""
+    try:
+        command = " ".join(process.cmdline())
+        return "spawn_main" in command or ("forkserver" in command and process.ppid() != build)
+    except psutil.Error:
+        return False
+
+
 def workers_of(proc: subprocess.Popen, n: int = 2, timeout: float = 60) -> list[psutil.Process]:
-    """The run's worker processes, once ``n`` of them are up."""
+    """Every process of the run (workers, their server, the resource tracker), once ``n``
+    workers are up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = psutil.Process(proc.pid).children(recursive=True)
-        spawned = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
-        if len(spawned) >= n:
+        if sum(is_worker(c, proc.pid) for c in children) >= n:
             time.sleep(1.0)  # let them start reading
             return psutil.Process(proc.pid).children(recursive=True)
         assert proc.poll() is None, proc.communicate()
@@ -125,7 +134,7 @@ def test_a_killed_worker_fails_the_run_in_one_line(big_input, tmp_path):
     proc = start("--input", str(big_input), "--output-dir", str(out), "--num-proc", "2",
                  "--batch-size", "500")
     family = workers_of(proc)
-    victim = next(p for p in family if "spawn_main" in " ".join(p.cmdline()))
+    victim = next(p for p in family if is_worker(p, proc.pid))
     victim.kill()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2

@@ -17,6 +17,7 @@ from zephyr_data.core.ids import fields_key, prompt_id, seeded_u64, split_draw
 from zephyr_data.core.stats import Stats
 from zephyr_data.io.readers import plan_units, resolve_input
 from zephyr_data.pipelines.ultrachat import UltraChatConfig, UltraChatPipeline
+from zephyr_data.report.stats import ReportData
 from zephyr_data.runner import map as map_stage
 from zephyr_data.runner.executor import run_map_local, shards
 from zephyr_data.runner.map import (
@@ -171,7 +172,8 @@ def run_reduce(tmp_path: Path, parts, target_size=None, name="out"):
     data.mkdir()
     spill(scratch, parts)
     stats, lines = Stats(rows_in=sum(len(p) for p in parts)), []
-    splits = reduce(UltraChatPipeline(config), scratch, data, stats, lines.append)
+    splits = reduce(UltraChatPipeline(config), scratch, data, stats, lines.append,
+                    ReportData(["train_sft", "test_sft"]))
     return out, splits, stats, [json.loads(line) for line in lines]
 
 

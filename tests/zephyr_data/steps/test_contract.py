@@ -79,8 +79,8 @@ def test_truecase_changes_and_counts():
     kept, stats = through([Truecase()], dialogues(["hi there. i am here.", "Good."], ["A.", "B."]))
     assert kept["messages"].to_list()[0][0]["content"] == "Hi there. I am here."
     assert not stats.dropped
-    assert stats.counters == {"truecased_messages": 1, "truecased_dialogues": 1,
-                              "truecased_letters": 2}
+    assert stats.counters == {"truecasing_screened_messages": 1, "truecased_messages": 1,
+                              "truecased_dialogues": 1, "truecased_letters": 2}
 
 
 def test_decontaminate_in_conversations_and_prompts(shared_data):
