@@ -79,16 +79,17 @@ QUICK_CHECK = re.compile(CANDIDATE)
 # a message holding one (``SPANNING``) is screened with the broader ``CANDIDATE``.
 _WS, _NONWS = r"(?:[^\S\n]|[\x1c-\x1f])", r"[^\s\x1c-\x1f]"
 _LEAD = r"[\s\x1c-\x1f]"
-_WORD2 = (r"[\"“‘*_]*[a-z](?:[a-z]|['’-][a-z])" + _NONWS + "*" + _WS + "+" + _NONWS
-          + r"(?:" + _NONWS + "*(?:" + _WS + "+" + _NONWS + "+){2}"
+_WORD2 = (r"[\"“‘*_]*[a-z](?:[a-z]|['’-][a-z])" + _NONWS + "*" + _WS + "+"
+          + r"(?:" + _NONWS + "+(?:" + _WS + "+" + _NONWS + "+){2}"
           + r"|[^\n]*[.!?:][\"'”’)\]*]*" + _WS + r"*(?:\n|$))")
 PRECISE_POLARS = (r"^" + _LEAD + "*" + _WORD2 + r"|[.!?]" + _LEAD + "+" + _WORD2
                   + r"|\n[ \t]*\n" + _LEAD + "*" + _WORD2
                   + r"|(?-u:\b)i(?:['’](?:m|ve|ll|d)(?-u:\b)| (?:" + AFTER_I + r")(?-u:\b))")
 SPANNING = r"```|~~~|\$\$"
 # The broad screen for polars: an ASCII word boundary is several times faster in Rust's regex
-# and still a superset (Python's check rejects a word character before "i" either way).
-CANDIDATE_POLARS = CANDIDATE.replace(r"\b", r"(?-u:\b)")
+# and still a superset (Python's check rejects a word character before "i" either way),
+# and Python's white space (Rust's ``\s`` leaves out U+001C..U+001F).
+CANDIDATE_POLARS = CANDIDATE.replace(r"\b", r"(?-u:\b)").replace(r"\s", r"[\s\x1c-\x1f]")
 
 
 def candidates(texts: Any) -> Any:

@@ -16,6 +16,8 @@ import sys
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.hub_server import TOKEN, HubServer, client_env
 from tests.support.paths import REPO as REPO_ROOT
@@ -244,3 +246,25 @@ def test_the_setting_is_checked_when_the_config_is_made(tmp_path, shared_data, c
         assert config(sample=True).decontaminate == "off"
     assert "off for --sample" in caplog.text
     assert config().decontaminate == "hub"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_column_screen_keeps_every_turn_that_matches(index, data):
+    """``suspects`` (polars and Aho-Corasick) is a superset of ``match``: a benchmark prompt,
+    whole or in part, re-cased, with punctuation, symbols and non-ASCII text around it."""
+    texts = []
+    for _ in range(20):
+        item = data.draw(st.sampled_from(index.items))
+        words = item.text.split()
+        start = data.draw(st.integers(0, max(0, len(words) - 1)))
+        end = data.draw(st.integers(start, len(words)))
+        noise = st.sampled_from(["", "Note:", "«", "»", "—", "…", "😀", "café", "ß", "①", "ﬁ",
+                                 "\u00a0", "\u2028", "\x1c", "Ｘ", "e\u0301", "™", "the"])
+        piece = " ".join(words[start:end])
+        piece = data.draw(st.sampled_from([piece, piece.upper(), piece.lower()]))
+        texts.append(f"{data.draw(noise)} {piece} {data.draw(noise)}")
+    suspects = index.suspects(pl.Series(texts, dtype=pl.String))
+    for text, suspect in zip(texts, suspects):
+        if not suspect:
+            assert index.match([text]) is None, text

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.truecasing_eval import break_sentence_starts, evaluate
-from zephyr_data.steps.truecaser import is_broken, truecase
+from zephyr_data.steps.truecaser import candidates, is_broken, truecase
 
 
 def assert_case_only(before: str, after: str) -> None:
@@ -78,3 +79,51 @@ def test_rates_on_real_responses(responses):
     assert rates["unchanged_share"] >= 0.99, rates
     assert rates["broken_letters"] > 15_000
     assert rates["restored_share"] >= 0.99, rates
+
+
+# ------------------------------------------------------------------ the polars screen
+
+TRICKY = st.sampled_from([
+    "i", "i'm", "i’ve", "i think", "i am", "e-mail", "x-ray", "o'clock", "hello", "world",
+    "the", "sky", "is", "blue", "answer:", "step 1:", "where", "option", "d )", ".", "!", "?",
+    "...", ",", ":", '"', "“", "*", "_", "-", "1.", "a)", "#", ">", "\n", "\n\n", "\r\n",
+    "\t", "\x0c", "\x1c", "\x1f", "\x85", "\u2028", "\u00a0", "\u3000", "```", "```\ncode\n```",
+    "~~~", "$$x$$", "$x$", "`y`", "<b>", "https://a.b/c d", "www.a.b", "a@b.co", "café",
+    "naïve", "Paris", "I", "ok.", "def f():", "x = 1", "for i in x:", "import os", "mr", "dr.",
+    "e.g.", "u.s.", "etc.", "(", ")", "[", "'", "’", "—"])
+
+
+def screened(texts: list[str]) -> list[bool]:
+    return candidates(pl.Series(texts, dtype=pl.String)).to_list()
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.lists(TRICKY, max_size=30).map(" ".join), min_size=1, max_size=8))
+def test_the_screen_lets_through_every_message_the_truecaser_changes(texts):
+    """``candidates`` is a superset of what ``truecase`` changes, on text made of the pieces
+    its rules turn on: the Python truecaser never sees a message the screen dropped, so this
+    is what keeps the output identical."""
+    for text, kept in zip(texts, screened(texts)):
+        if not kept:
+            assert truecase(text).letters_changed == 0, text
+            assert not is_broken(text), text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8"), max_size=200), min_size=1,
+                max_size=5))
+def test_the_screen_is_a_superset_on_any_text(texts):
+    for text, kept in zip(texts, screened(texts)):
+        if not kept:
+            assert not is_broken(text), text
+
+
+def test_the_screen_is_precise_on_real_replies(responses, prompts):
+    """On real text, most messages the screen lets through are broken (the truecaser's cost
+    follows the messages it changes)."""
+    texts = prompts + [break_sentence_starts(r)[0] for r in responses[:1000]] + responses[1000:]
+    kept = [t for t, k in zip(texts, screened(texts)) if k]
+    changed = sum(truecase(t).letters_changed > 0 for t in kept)
+    assert changed / len(kept) > 0.5, (changed, len(kept))
+    missed = [t for t, k in zip(texts, screened(texts)) if not k and is_broken(t)]
+    assert missed == []
