@@ -100,6 +100,11 @@ def folder_files(folder: Path) -> list[str]:
                                              for part in p.relative_to(folder).parts))
 
 
+def data_dirs(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The folders of a build's data files: ``data/`` and each derived config's (``trl/``)."""
+    return ("data/", *(f"{name}/" for name in manifest.get("configs") or {}))
+
+
 def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """Check the folder is complete and unmodified since the build; return its files."""
     files = folder_files(folder)
@@ -114,7 +119,7 @@ def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
         if sha256_file(path) != sha:
             raise HubError(f"{folder}: {name} changed after the build (its sha256 differs from "
                            "manifest.json). Rebuild the folder before pushing.")
-    extra = [f for f in files if f.startswith("data/") and f.endswith(".parquet")
+    extra = [f for f in files if f.startswith(data_dirs(manifest)) and f.endswith(".parquet")
              and f not in expected]
     if extra:
         raise HubError(f"{folder}: data files not listed in manifest.json: {extra}. They would "
@@ -283,7 +288,7 @@ def _push(folder: Path, files: list[str], manifest: dict[str, Any], repo_id: str
         content: Any = (publishable_manifest(manifest) if name == "manifest.json"
                         else str(folder / name))
         operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
-    stale = sorted(p for p in remote if p.startswith("data/") and p not in set(files))
+    stale = sorted(p for p in remote if p.startswith(data_dirs(manifest)) and p not in set(files))
     operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
 
     rows = sum(s.get("num_examples", 0) for s in manifest.get("splits", {}).values())

@@ -43,31 +43,45 @@ def test_card_header_parses_and_matches_the_manifest(built):
     card = DatasetCard.load(out / "README.md")
     data = card.data
     assert isinstance(data, DatasetCardData)
-    # every split with its row count, as the manifest has them
-    splits = data.dataset_info["splits"]
-    assert sorted(s["name"] for s in splits) == sorted(manifest["splits"])
-    for s in splits:
-        assert s["num_examples"] == manifest["splits"][s["name"]]["num_examples"]
-        assert s["num_bytes"] == manifest["splits"][s["name"]]["num_bytes"]
+    # every split of every config with its row count, as the manifest has them: the default
+    # config, and a preference build's trl config
+    expected = {"default": ("data", manifest["splits"])}
+    expected.update({name: (c["dir"], c["splits"])
+                     for name, c in manifest.get("configs", {}).items()})
+    assert sorted(expected) == (["default"] if name == "ultrachat" else ["default", "trl"])
+    infos = data.dataset_info if isinstance(data.dataset_info, list) \
+        else [{"config_name": "default", **data.dataset_info}]
+    assert [i["config_name"] for i in infos] == sorted(expected)
+    for info in infos:
+        folder, written = expected[info["config_name"]]
+        assert sorted(s["name"] for s in info["splits"]) == sorted(written)
+        for s in info["splits"]:
+            assert s["num_examples"] == written[s["name"]]["num_examples"]
+            assert s["num_bytes"] == written[s["name"]]["num_bytes"]
     # configs: one data_files pattern per split, matching exactly that split's shards
-    (config,) = data.configs
-    assert config["config_name"] == "default"
-    patterns = {d["split"]: d["path"] for d in config["data_files"]}
-    assert set(patterns) == set(manifest["splits"])
-    for split, pattern in patterns.items():
-        matched = sorted(p.relative_to(out).as_posix() for p in out.glob(pattern))
-        assert matched == sorted(f for f in manifest["files"] if f.startswith(f"data/{split}-"))
+    assert [c["config_name"] for c in data.configs] == sorted(expected)
+    for config in data.configs:
+        folder, written = expected[config["config_name"]]
+        patterns = {d["split"]: d["path"] for d in config["data_files"]}
+        assert set(patterns) == set(written)
+        for split, pattern in patterns.items():
+            matched = sorted(p.relative_to(out).as_posix() for p in out.glob(pattern))
+            assert matched == sorted(f for f in manifest["files"]
+                                     if f.startswith(f"{folder}/{split}-"))
+            assert matched
     # the rest of the metadata the Hub reads
     assert data.license == "mit" and data.language == ["en"]
     assert data.task_categories == ["text-generation"]
     assert data.size_categories == ["n<1K"]
     assert {"zephyr", "sft" if name == "ultrachat" else "dpo"} <= set(data.tags)
-    features = [f["name"] for f in data.dataset_info["features"]]
+    features = [f["name"] for f in infos[0]["features"]]
     assert features[:3] == ["prompt", "prompt_id",
                             "messages" if name == "ultrachat" else "chosen"]
+    if name == "ultrafeedback":  # TRL's explicit-prompt format
+        assert [f["name"] for f in infos[1]["features"]][:3] == ["prompt", "chosen", "rejected"]
     # the Hub's own parse (yaml) agrees with the card tools
     header = yaml.safe_load((out / "README.md").read_text().split("---")[1])
-    assert header["dataset_info"]["splits"] == splits
+    assert header["dataset_info"] == data.dataset_info
 
 
 def test_card_body_says_how_to_load_and_rebuild(built):
