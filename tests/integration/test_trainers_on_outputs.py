@@ -117,6 +117,20 @@ def test_the_trl_config_holds_the_default_configs_pairs(folder, sample_dataset):
     assert 'columns=["messages"]' in card
 
 
+def test_a_changed_trl_file_is_caught_on_load(folder, tmp_path):
+    import shutil
+
+    from zephyr_data.io.integrity import IntegrityError
+
+    copy_ = tmp_path / "copy"
+    shutil.copytree(folder, copy_)
+    shutil.copyfile(copy_ / "trl" / "test-00000-of-00001.parquet",
+                    copy_ / "trl" / "train-00000-of-00001.parquet")  # valid parquet, other rows
+    with pytest.raises(IntegrityError, match="train-00000-of-00001.parquet: its sha256 differs"):
+        load_dataset_split(str(copy_), "train", task="dpo", config="trl")
+    assert len(load_dataset_split(str(copy_), "train_prefs", task="dpo")) == 110  # untouched
+
+
 @pytest.mark.slow
 def test_dpo_trainer_trains_two_steps_on_the_trl_config_as_loaded(folder, tokenizer, tmp_path):
     from trl import DPOConfig, DPOTrainer

@@ -94,6 +94,8 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
     config = manifest["config"]
     source = inp["hub_id"] or inp["description"]
     revision = f" at revision `{inp['revision']}`" if inp.get("revision") else ""
+    if inp.get("splits") and inp["hub_id"]:
+        revision += f", split{'s' * (len(inp['splits']) > 1)} {', '.join(inp['splits'])}"
     command = render_command(manifest["command"])
     split_table = tables.markdown(tables.split_rows(manifest["splits"]), ("split", "rows"))
     drops = tables.markdown(tables.drop_rows(stats), ("dropped because", "rows"))

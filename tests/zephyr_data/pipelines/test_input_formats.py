@@ -120,3 +120,16 @@ def test_other_field_and_role_names_need_no_code(shapes, dialogues, tmp_path):
     got = output_rows(tmp_path / "out")
     assert comparable(got) == comparable(output_rows(tmp_path / "ref"))
     assert Counter(m[0]["content"] for _, m in got) == {"Be kind.": len(got)}
+
+
+def test_an_empty_system_prompt_is_no_system_prompt(dialogues, tmp_path):
+    turns = dialogues[0]
+    rows = [{"messages": [{"role": "system", "content": " "}, {"role": "user", "content": turns[0]},
+                          {"role": "assistant", "content": turns[1]}]},
+            {"conversations": [{"from": "human", "value": turns[0]},
+                               {"from": "gpt", "value": turns[1]}], "system": ""}]
+    for i, row in enumerate(rows):
+        result = run_build(write_jsonl(tmp_path / f"{i}.jsonl", [row]), tmp_path / f"out{i}")
+        assert result.stats.kept == 1
+        (_, messages), = output_rows(tmp_path / f"out{i}")
+        assert [m["role"] for m in messages] == ["user", "assistant"]

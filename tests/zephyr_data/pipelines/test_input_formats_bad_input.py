@@ -1,6 +1,7 @@
-"""Bad chat input in the other shapes: an unknown role, roles that do not alternate, tool turns,
-a file that mixes shapes, an unknown shape. Each is an error naming file, line and field, or a
-counted drop whose reason says which (the README's bad-input table lists them)."""
+"""Bad chat input in the other shapes, around real prompts and answers from ../shared/data: an
+unknown role, roles that do not alternate, tool turns, a file that mixes shapes, an unknown
+shape. Each is an error naming file, line and field, or a counted drop whose reason says which
+(the README's bad-input table lists them)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ import json
 import pytest
 
 from pipelines.build_ultrachat import main
-from tests.support.chat_shapes import run_build, write_jsonl
+from tests.support.chat_shapes import real_rounds, run_build, write_jsonl
 from zephyr_data.core.errors import InputError
 
-Q, A = "How long should I boil an egg?", "About eight minutes for a firm yolk."
+
+@pytest.fixture(scope="module")
+def qa(shared_data) -> tuple[str, str]:
+    """A real prompt and its real answer."""
+    return next((q, a) for q, a in real_rounds(shared_data)
+                if "\n" not in q and 20 < len(q) < 200 and 20 < len(a) < 800
+                and "AI" not in a)
 
 
 def sharegpt(*turns: tuple[str, str]) -> dict:
@@ -24,7 +31,8 @@ def messages(*turns: tuple[str, str | None], **extra) -> dict:
                          for i, (r, c) in enumerate(turns)]}
 
 
-def test_unknown_sharegpt_role_names_file_line_and_field(tmp_path, capsys):
+def test_unknown_sharegpt_role_names_file_line_and_field(qa, tmp_path, capsys):
+    Q, A = qa
     inp = write_jsonl(tmp_path / "chat.jsonl", [sharegpt(("human", Q), ("gpt", A)),
                                                 sharegpt(("human", Q), ("narrator", A))])
     with pytest.raises(InputError) as info:
@@ -42,14 +50,16 @@ def test_unknown_sharegpt_role_names_file_line_and_field(tmp_path, capsys):
     assert result.stats.kept == 1 and result.stats.dropped == {"duplicate": 1}
 
 
-def test_unknown_role_is_a_counted_invalid_row_on_request(tmp_path):
+def test_unknown_role_is_a_counted_invalid_row_on_request(qa, tmp_path):
+    Q, A = qa
     inp = write_jsonl(tmp_path / "chat.jsonl", [sharegpt(("human", Q), ("gpt", A)),
                                                 sharegpt(("human", "Hi"), ("narrator", A))])
     result = run_build(inp, tmp_path / "out", on_bad_row="drop")
     assert result.stats.dropped == {"invalid_row": 1} and result.stats.kept == 1
 
 
-def test_roles_that_do_not_alternate_and_tool_turns_are_counted_drops(tmp_path):
+def test_roles_that_do_not_alternate_and_tool_turns_are_counted_drops(qa, tmp_path):
+    Q, A = qa
     rows = [
         messages(("user", Q), ("assistant", A)),
         messages(("user", Q), ("user", "Hello?"), ("assistant", A)),
@@ -84,7 +94,8 @@ def test_roles_that_do_not_alternate_and_tool_turns_are_counted_drops(tmp_path):
         "turn 1: an assistant message that calls a tool"
 
 
-def test_a_file_that_mixes_shapes_names_file_line_and_keys(tmp_path):
+def test_a_file_that_mixes_shapes_names_file_line_and_keys(qa, tmp_path):
+    Q, A = qa
     inp = write_jsonl(tmp_path / "mixed.jsonl", [
         sharegpt(("human", Q), ("gpt", A)), sharegpt(("human", "Hi"), ("gpt", "Hello.")),
         {"instruction": Q, "input": "", "output": A}])
@@ -105,7 +116,8 @@ def test_a_file_that_mixes_shapes_names_file_line_and_keys(tmp_path):
         "--input-format sharegpt)" in str(info.value)
 
 
-def test_an_unknown_shape_names_file_line_and_keys(tmp_path):
+def test_an_unknown_shape_names_file_line_and_keys(qa, tmp_path):
+    Q, A = qa
     inp = write_jsonl(tmp_path / "odd.jsonl", [{"question": Q, "answer": A}])
     with pytest.raises(InputError) as info:
         run_build(inp, tmp_path / "out")

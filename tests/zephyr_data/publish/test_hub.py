@@ -184,11 +184,13 @@ def test_rebuild_with_fewer_shards_deletes_stale_shards(hub, tmp_path, monkeypat
     first = push_folder(out, repo_id, token=TOKEN, endpoint=hub.url, progress=False)
     api = HfApi(endpoint=hub.url, token=TOKEN)
     files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=first.commit))
-    assert "data/train_prefs-00002-of-00003.parquet" in files
+    assert {"data/train_prefs-00002-of-00003.parquet", "trl/train-00002-of-00003.parquet"} \
+        <= files  # the trl config's shards too
 
     assert main(base) == 0
     second = push_folder(out, repo_id, token=TOKEN, endpoint=hub.url, progress=False)
     assert second.changed and second.parent == first.commit
     files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=second.commit))
-    data = sorted(f for f in files if f.startswith("data/"))
-    assert data == sorted(p.relative_to(out).as_posix() for p in (out / "data").iterdir())
+    for folder in ("data", "trl"):
+        remote = sorted(f for f in files if f.startswith(f"{folder}/"))
+        assert remote == sorted(p.relative_to(out).as_posix() for p in (out / folder).iterdir())

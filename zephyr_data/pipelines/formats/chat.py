@@ -11,7 +11,8 @@ working ``messages`` (``list<struct<content, role>>``): the one place that knows
   input after a blank line when there is one) and one assistant turn.
 
 Every shape but ``ultrachat`` may also carry a row-level system prompt (``--system-field``,
-default ``system``): a non-empty one becomes a leading system turn. Field names are options
+default ``system``): a non-empty one becomes a leading system turn. An empty (or white-space)
+system turn is no system prompt and is left out, whichever way it comes. Field names are options
 (``--messages-field``, ``--role-field``, ``--content-field``), and so are role names
 (``--role-map narrator=assistant``, on top of :data:`ROLES`).
 
@@ -180,6 +181,8 @@ class ChatShape:
                 raise InputError(ref, f"{where}.{content_key}", f"expected a string, found "
                                  f"{type(content).__name__}: {str(content)[:60]!r}.",
                                  "only text turns are read.")
+            if role == SYSTEM and not content.strip():
+                continue  # an empty system prompt is no system prompt (as --system-field's)
             messages.append({"content": content, "role": role})
         return messages
 
