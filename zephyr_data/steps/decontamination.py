@@ -1,6 +1,7 @@
 """Drop rows whose prompts overlap the benchmarks we evaluate on: MT-Bench, AlpacaEval, TruthfulQA.
 
-Every user turn of a row is checked, not only the first, against the
+Every user turn of a row is checked, not only the first, and every system turn (a system
+prompt is model input too: a benchmark question there leaks the same way), against the
 prompts of the three benchmarks: both turns of the 80 MT-Bench questions, the 805 AlpacaEval
 instructions and the 817 TruthfulQA questions.
 
@@ -26,9 +27,10 @@ a prompt; prompts of 5 tokens and fewer are common questions ("What is your favo
 
 A dropped row's reason names the benchmark (``contaminated_mt_bench``,
 ``contaminated_alpaca_eval``, ``contaminated_truthfulqa``) and its detail is a JSON object that
-names the item: ``{"benchmark", "item_id", "match", "user_turn", "tokens", "matched_text",
-"benchmark_text"}``. Item ids: MT-Bench ``<question_id>/turn-<k>`` (FastChat's ids); AlpacaEval
-and TruthfulQA the 0-based position in the evaluation set.
+names the item: ``{"benchmark", "item_id", "match", "turn", "role", "tokens", "matched_text",
+"benchmark_text"}`` (``turn``: the position of the matched turn in the conversation). Item
+ids: MT-Bench ``<question_id>/turn-<k>`` (FastChat's ids); AlpacaEval and TruthfulQA the
+0-based position in the evaluation set.
 
 Benchmark prompts come from ``io.benchmarks``: the Hub by default (:meth:`BenchmarkIndex.from_hub`)
 or a folder that holds the three files of ``../shared/data/benchmarks``
@@ -54,7 +56,7 @@ import polars as pl
 
 from ..core.config import HUB, OFF
 from ..core.errors import ConfigError
-from ..core.messages import USER, flatten
+from ..core.messages import SYSTEM, USER, flatten
 from ..core.step import Outcome, Step
 from ..io.benchmarks import (
     BENCHMARKS,
@@ -119,7 +121,7 @@ class Match:
 
     item: BenchmarkItem
     kind: str  # "exact" or "overlap"
-    user_turn: int  # index into user_turns(row)
+    user_turn: int  # index into the turns checked
     tokens: int  # length of the shared token run
     matched_text: str  # the shared run, normalized
 
@@ -127,9 +129,10 @@ class Match:
     def reason(self) -> str:
         return REASONS[self.item.benchmark]
 
-    def detail(self) -> str:
+    def detail(self, turn: int = 0, role: str = USER) -> str:
+        """JSON naming the item; ``turn`` and ``role`` are those of the matched turn."""
         return json.dumps({"benchmark": self.item.benchmark, "item_id": self.item.item_id,
-                           "match": self.kind, "user_turn": self.user_turn,
+                           "match": self.kind, "turn": turn, "role": role,
                            "tokens": self.tokens,
                            "matched_text": _clip(self.matched_text),
                            "benchmark_text": _clip(self.item.text)}, ensure_ascii=False)
@@ -248,11 +251,11 @@ class BenchmarkIndex:
 
 
 class Decontaminate(Step):
-    """Drops a row when one of its user turns matches a benchmark prompt.
+    """Drops a row when one of its user or system turns matches a benchmark prompt.
 
-    ``column`` is a conversation column (its user turns are checked) or a text column (the
-    prompt). The reason is ``contaminated_<benchmark>``; the detail is :meth:`Match.detail`'s
-    JSON.
+    ``column`` is a conversation column (its user and system turns are checked) or a text
+    column (the prompt). The reason is ``contaminated_<benchmark>``; the detail is
+    :meth:`Match.detail`'s JSON.
     """
 
     name = "contaminated"
@@ -264,22 +267,26 @@ class Decontaminate(Step):
     def __call__(self, batch: pl.DataFrame) -> Outcome:
         drop: list[str | None] = [None] * batch.height
         detail: list[str | None] = [None] * batch.height
-        for row, turns in enumerate(self.user_turns(batch[self.column])):
+        for row, (turns, where) in enumerate(self.prompt_turns(batch[self.column])):
             found = self.index.match(turns)
             if found is not None:
-                drop[row], detail[row] = found.reason, found.detail()
+                drop[row], detail[row] = found.reason, found.detail(*where[found.user_turn])
         return Outcome(drop=pl.Series(drop, dtype=pl.String),
                        detail=pl.Series(detail, dtype=pl.String))
 
     @staticmethod
-    def user_turns(column: pl.Series) -> list[list[str]]:
+    def prompt_turns(column: pl.Series) -> list[tuple[list[str], list[tuple[int, str]]]]:
+        """Per row, the texts of its user and system turns and the (position, role) of each."""
         if column.dtype == pl.String:
-            return [[text] for text in column.to_list()]
+            return [([text], [(0, USER)]) for text in column.to_list()]
         flat = flatten(column)
-        users = (flat.role == USER).to_numpy()
-        texts = flat.content.filter(pl.Series(users)).to_list()
-        bounds = np.searchsorted(flat.row[users], np.arange(flat.rows + 1))
-        return [texts[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        checked = flat.role.is_in([USER, SYSTEM]).to_numpy()
+        texts = flat.content.filter(pl.Series(checked)).to_list()
+        roles = flat.role.filter(pl.Series(checked)).to_list()
+        turns = flat.turn[checked].tolist()
+        bounds = np.searchsorted(flat.row[checked], np.arange(flat.rows + 1)).tolist()
+        return [(texts[a:b], list(zip(turns[a:b], roles[a:b])))
+                for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 # ------------------------------------------------------------------ the setting

@@ -2,6 +2,9 @@
 
 Every message of a batch is screened column-wise with polars (``CANDIDATE_POLARS``, a superset
 of what the truecaser treats as broken); only the candidates go through the Python truecaser.
+System turns are left as written: they are instructions from whoever deploys the model, not text
+it learns to write, and their wording (lower case included: "answer in lower case") may be
+deliberate.
 The step returns the repaired ``messages``, a ``_truecased`` column (per row, the JSON list of
 the messages it changed, before and after, for ``truecased.jsonl``) and its counters.
 """
@@ -13,7 +16,7 @@ import json
 import numpy as np
 import polars as pl
 
-from ..core.messages import flatten
+from ..core.messages import SYSTEM, flatten
 from ..core.step import Outcome, Step
 from .truecaser import CANDIDATE_POLARS, truecase
 
@@ -25,7 +28,8 @@ class Truecase(Step):
 
     def __call__(self, batch: pl.DataFrame) -> Outcome:
         flat = flatten(batch["messages"])
-        candidates = np.flatnonzero(flat.content.str.contains(CANDIDATE_POLARS).to_numpy())
+        candidates = np.flatnonzero((flat.content.str.contains(CANDIDATE_POLARS)
+                                     & (flat.role != SYSTEM)).to_numpy())
         changed, texts, letters = [], [], 0
         for i, text in zip(candidates.tolist(), flat.content.gather(candidates).to_list()):
             repair = truecase(text)
