@@ -1,8 +1,10 @@
-"""Build an ``ultrachat_200k``-style SFT dataset from raw UltraChat.
+"""Build an ``ultrachat_200k``-style SFT dataset from raw UltraChat or other chat data.
 
     python -m pipelines.build_ultrachat --sample --output-dir outputs/ultrachat   # no network
     python -m pipelines.build_ultrachat --output-dir outputs/ultrachat_200k \\
         --target-size 230000 --num-proc 2                                          # from the Hub
+    python -m pipelines.build_ultrachat --input chats.jsonl --output-dir out      # messages,
+        # ShareGPT or Alpaca rows (--input-format auto); Hub datasets by --input-split
 
 Expected numbers. Full UltraChat (``stingning/ultrachat``): 1,468,352 dialogues in; the paper
 reports about 5% truecased and keeps about 200k (H4 published 207,865 train_sft and 23,110

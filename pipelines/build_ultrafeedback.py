@@ -1,4 +1,5 @@
-"""Build an ``ultrafeedback_binarized``-style preference dataset from raw UltraFeedback.
+"""Build an ``ultrafeedback_binarized``-style preference dataset from raw UltraFeedback or other
+rated completions, with a ``trl`` config for TRL's DPOTrainer.
 
     python -m pipelines.build_ultrafeedback --sample --output-dir outputs/ultrafeedback  # offline
     python -m pipelines.build_ultrafeedback --output-dir outputs/ultrafeedback_binarized \\

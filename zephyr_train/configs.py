@@ -132,6 +132,12 @@ class DataArguments:
         default=None, metadata={"help": "Hub id or local folder in the Hub dataset layout."}
     )
     dataset_revision: str | None = field(default=None, metadata={"help": "Hub revision."})
+    dataset_config: str | None = field(
+        default=None,
+        metadata={"help": "Config of the dataset: 'trl' for a preference build's pairs in TRL's "
+                  "explicit-prompt format (splits train, test), used as loaded. Default: the "
+                  "default config (H4 layout, whose preference rows are converted)."},
+    )
     dataset_train_split: str = field(default="train", metadata={"help": "Training split."})
     dataset_test_split: str | None = field(
         default=None, metadata={"help": "Evaluation split (none: no evaluation)."}

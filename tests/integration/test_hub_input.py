@@ -68,3 +68,44 @@ def test_unknown_hub_dataset_is_a_clear_error(hub, tmp_path):
     assert "could not download the Hub dataset" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+UPLOAD_FOLDER = r"""
+import sys
+from huggingface_hub import HfApi
+api = HfApi()
+api.create_repo(sys.argv[1], repo_type="dataset")
+api.upload_folder(folder_path=sys.argv[2], repo_id=sys.argv[1], repo_type="dataset",
+                  allow_patterns=["README.md", "data/*"])
+"""
+
+
+def test_a_hub_dataset_in_the_ultrachat_200k_layout_by_split(hub, tmp_path, ultrachat_sample):
+    """A Hub dataset with several splits (README configs and data/{split}-*.parquet, as
+    HuggingFaceH4/ultrachat_200k): --input-split picks them, and only their files are
+    downloaded; the rows come back unchanged."""
+    folder, _ = ultrachat_sample
+    env = client_env(hub, tmp_path / "home")
+    upload = subprocess.run([sys.executable, "-c", UPLOAD_FOLDER, "h4-org/chat_200k",
+                             str(folder)], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert upload.returncode == 0, upload.stderr
+    build = [sys.executable, "-m", "pipelines.build_ultrachat", "--no-progress",
+             "--decontaminate", "off", "--input", "h4-org/chat_200k"]
+    refused = subprocess.run([*build, "--output-dir", str(tmp_path / "o")], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=240)
+    assert refused.returncode == 2
+    assert "holds several splits (train_sft, test_sft, train_gen, test_gen)" in refused.stderr
+    out = tmp_path / "out"
+    result = subprocess.run([*build, "--input-split", "train_sft,test_sft", "--output-dir",
+                             str(out)], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert "--input-format auto: reading messages (role/content) rows" in result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    first = json.loads((folder / "manifest.json").read_text())
+    assert manifest["fingerprint"] == first["fingerprint"]  # the same rows, byte for byte
+    assert manifest["stats"]["dropped"] == {}
+    assert manifest["input"]["splits"] == ["train_sft", "test_sft"]
+    downloaded = sorted(p.name for p in (tmp_path / "home").rglob("*.parquet"))
+    assert downloaded == ["test_sft-00000-of-00001.parquet", "train_sft-00000-of-00001.parquet"]

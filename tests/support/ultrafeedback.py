@@ -15,11 +15,8 @@ import pytest
 from tests.support.paths import SHARED_DATA
 from zephyr_data.core.config import make_config, parse_config
 from zephyr_data.core.stats import Stats
-from zephyr_data.pipelines.ultrafeedback import (
-    ASPECTS,
-    UltraFeedbackConfig,
-    UltraFeedbackPipeline,
-)
+from zephyr_data.pipelines.formats.rated import ASPECTS
+from zephyr_data.pipelines.ultrafeedback import UltraFeedbackConfig, UltraFeedbackPipeline
 from zephyr_data.runner.build import BuildResult, build
 from zephyr_data.runner.map import map_rows
 
@@ -136,7 +133,7 @@ def chosen_second(prompt: str) -> bool:
     return hashlib.sha256(prompt.encode()).digest()[0] % 2 == 1
 
 
-def _ordered(prompt: str, chosen: dict, rejected: dict) -> list[dict[str, Any]]:
+def ordered(prompt: str, chosen: dict, rejected: dict) -> list[dict[str, Any]]:
     return [rejected, chosen] if chosen_second(prompt) else [chosen, rejected]
 
 
@@ -147,7 +144,7 @@ def raw_from_trl(row: dict[str, Any]) -> dict[str, Any]:
     chosen = completion(row["chosen"], overall=meta["score_chosen"], model="published-chosen")
     rejected = completion(row["rejected"], overall=meta["score_rejected"],
                           model="published-rejected")
-    return raw_row(row["prompt"], _ordered(row["prompt"], chosen, rejected), source="sharegpt")
+    return raw_row(row["prompt"], ordered(row["prompt"], chosen, rejected), source="sharegpt")
 
 
 def ratings_with_mean(score: float, with_na: bool) -> tuple[Rating, ...]:
@@ -169,5 +166,5 @@ def raw_from_argilla(row: dict[str, Any], index: int) -> dict[str, Any]:
     rejected = completion(row["rejected"],
                           ratings_with_mean(meta["rating_rejected"], index % 3 == 0),
                           model=meta["rejected_model"])
-    return raw_row(row["prompt"], _ordered(row["prompt"], chosen, rejected),
+    return raw_row(row["prompt"], ordered(row["prompt"], chosen, rejected),
                    source=meta["source"])

@@ -49,6 +49,9 @@ class PipelineConfig:
                                ".jsonl/.json/.parquet, optionally .gz). Default: the pipeline's "
                                "Hub dataset.")
     revision: str | None = option(None, "Revision (branch, tag or commit) of a Hub input.")
+    input_split: list[str] | None = option(
+        None, "Split(s) to read (comma-separated) of a Hub dataset or of a folder in the Hub's "
+        "layout, e.g. train_sft; needed when it has several. Default: its only split.")
     sample: bool = option(False, "Use the raw sample bundled with the package (no network).")
     output_dir: str = option("", "Folder to write, in the Hub's dataset layout. An existing "
                              "folder is replaced only if an earlier build wrote it.")
@@ -161,6 +164,11 @@ def _convert(cls: type, name: str, tp: Any, value: Any, source: str) -> Any:
                 raise ValueError("expected a list")
             return [_convert(cls, name, item, v, source) for v in value]
         if origin is dict:
+            if isinstance(value, str):  # the command line: KEY=VALUE,KEY=VALUE
+                pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+                if not all(len(p) == 2 and p[0].strip() for p in pairs):
+                    raise ValueError("expected KEY=VALUE pairs separated by commas")
+                value = {k.strip(): v.strip() for k, v in pairs}
             if not isinstance(value, dict):
                 raise ValueError("expected a mapping")
             return value

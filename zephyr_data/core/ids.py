@@ -47,9 +47,12 @@ def seeded_rng(seed: int, key: str, purpose: str) -> np.random.Generator:
     return np.random.default_rng(seeded_u64(seed, key, purpose))
 
 
-def fields_key(fields: Sequence[str]) -> str:
-    """sha256 of strings, each length-prefixed so that no two sequences share a key."""
-    return hashlib.sha256("".join(f"{len(f)}:{f}" for f in fields).encode()).hexdigest()
+def fields_key(fields: Sequence[str], tag: str = "") -> str:
+    """sha256 of strings, each length-prefixed so that no two sequences share a key. A ``tag``
+    (letters first) puts the key in its own domain: the length-prefixed text starts with a
+    digit, so no tagged key equals an untagged one."""
+    text = "".join(f"{len(f)}:{f}" for f in fields)
+    return hashlib.sha256((f"{tag}|{text}" if tag else text).encode()).hexdigest()
 
 
 def file_digest(path: str | Path) -> tuple[str, int]:

@@ -4,9 +4,12 @@ check: ``datasets`` features for ``HuggingFaceH4/ultrachat_200k`` and
 
 Rules of a conversation: a non-empty list of ``{content: str, role: str}``; roles are
 ``system``, ``user`` or ``assistant``; system turns come first, then user and assistant
-alternate starting with user; content is a string and is not empty. DPO: ``prompt`` is a
-string; ``chosen`` and ``rejected`` are conversations that end with an assistant turn and share
-the prompt (every turn but the last is the same in both).
+alternate starting with user; content is a string and is not empty. DPO, in the H4 layout:
+``prompt`` is a string; ``chosen`` and ``rejected`` are conversations that end with an assistant
+turn and share the prompt (every turn but the last is the same in both). DPO in TRL's
+explicit-prompt conversational format (a build's ``trl`` config), told apart by a ``prompt``
+that is a list: ``prompt`` is a conversation that ends with a user turn, and ``chosen`` and
+``rejected`` are its completions: assistant first, alternating, ending with an assistant turn.
 
 The check runs with pyarrow over whole record batches (no Python loop over rows) and stops at the
 first bad row; the error (a :class:`SchemaError`, which is a ``ValueError``) names the split, the
@@ -127,11 +130,16 @@ def _first(*problems: Problem | None) -> Problem | None:
 
 def _check_batch(batch: pa.RecordBatch, task: str, allow_empty: bool) -> Problem | None:
     if task == "sft":
-        problem, _ = _check_conversations(batch.column("messages"), "messages", allow_empty,
-                                          end_with_assistant=False)
+        problem, _ = _check_conversations(batch.column("messages"), "messages", allow_empty)
         return problem
     prompt = batch.column("prompt")
     prompt_problem: Problem | None = None
+    if _is_list(prompt.type):  # TRL's explicit-prompt format: prompt and completions apart
+        prompt_problem, _ = _check_conversations(prompt, "prompt", allow_empty, end=USER)
+        completions = [_check_conversations(batch.column(name), name, allow_empty,
+                                            start=ASSISTANT, end=ASSISTANT)[0]
+                       for name in ("chosen", "rejected")]
+        return _first(prompt_problem, *completions)
     if not (pa.types.is_string(prompt.type) or pa.types.is_large_string(prompt.type)):
         value = prompt[0].as_py() if len(prompt) else None
         prompt_problem = (0, "prompt", f"expected a string, found {_kind(value)} "
@@ -140,9 +148,9 @@ def _check_batch(batch: pa.RecordBatch, task: str, allow_empty: bool) -> Problem
         row = int(np.flatnonzero(prompt.is_null().to_numpy(zero_copy_only=False))[0])
         prompt_problem = (row, "prompt", "missing (null); expected a string")
     chosen_problem, chosen = _check_conversations(batch.column("chosen"), "chosen", allow_empty,
-                                                  end_with_assistant=True)
+                                                  end=ASSISTANT)
     rejected_problem, rejected = _check_conversations(batch.column("rejected"), "rejected",
-                                                      allow_empty, end_with_assistant=True)
+                                                      allow_empty, end=ASSISTANT)
     shared_problem = None
     if chosen is not None and rejected is not None:
         shared_problem = _check_shared_prompt(chosen, rejected)
@@ -158,10 +166,12 @@ def _is_text(tp: pa.DataType) -> bool:
     return pa.types.is_string(tp) or pa.types.is_large_string(tp)
 
 
-def _check_conversations(column: pa.Array, name: str, allow_empty: bool,
-                         end_with_assistant: bool) -> tuple[Problem | None, _Conversations | None]:
-    """Check one column of conversations; return its first problem and, when its types are
-    right, its flattened form (for cross-column checks)."""
+def _check_conversations(column: pa.Array, name: str, allow_empty: bool, start: int = USER,
+                         end: int | None = None) -> tuple[Problem | None, _Conversations | None]:
+    """Check one column of conversations (that start with ``start`` after any system turns,
+    or, for completions, with ``start=ASSISTANT``; and end with ``end`` when it is given);
+    return its first problem and, when its types are right, its flattened form (for
+    cross-column checks)."""
     n = len(column)
     if n == 0:
         return None, None
@@ -228,7 +238,8 @@ def _check_conversations(column: pa.Array, name: str, allow_empty: bool,
     known = roles >= 0
     # valid: first turn system/user; system after system; user after system/assistant;
     # assistant after user
-    ok = np.where(first_turn, (roles == SYSTEM) | (roles == USER),
+    first_ok = (roles == ASSISTANT) if start == ASSISTANT else (roles == SYSTEM) | (roles == USER)
+    ok = np.where(first_turn, first_ok,
                   ((roles == SYSTEM) & (prev == SYSTEM)) | ((roles == USER) & (
                       (prev == SYSTEM) | (prev == ASSISTANT))) | ((roles == ASSISTANT) & (
                           prev == USER)))
@@ -241,7 +252,7 @@ def _check_conversations(column: pa.Array, name: str, allow_empty: bool,
                                         "assistant")),
         (role_unknown, lambda i: (".role", f"{_preview(role[i].as_py())} is not one of "
                                            "system, user, assistant")),
-        (bad_order, lambda i: (".role", _order_problem(roles, prev, pos, i))),
+        (bad_order, lambda i: (".role", _order_problem(roles, prev, pos, i, start))),
     ]
     message_problem: Problem | None = None
     first_index = None
@@ -259,25 +270,29 @@ def _check_conversations(column: pa.Array, name: str, allow_empty: bool,
 
     # per conversation: at least one non-system turn; DPO: ends with an assistant turn
     non_system = np.bincount(row_of, weights=(roles != SYSTEM).astype(np.float64), minlength=n)
-    only_system = np.flatnonzero((lengths > 0) & (non_system == 0))
+    only_system = np.flatnonzero((lengths > 0) & (non_system == 0) & (start != ASSISTANT))
     if len(only_system):
         row_problems.append((int(only_system[0]), name, "only system messages: a conversation "
                                                         "needs a user turn"))
-    if end_with_assistant:
+    if end is not None:
         last = roles[np.maximum(starts + lengths - 1, 0)] if len(roles) else np.array([])
-        wrong_end = np.flatnonzero((lengths > 0) & (last != ASSISTANT))
+        wrong_end = np.flatnonzero((lengths > 0) & (last != end))
         if len(wrong_end):
             row = int(wrong_end[0])
             role_name = role[int(starts[row] + lengths[row] - 1)].as_py()
             row_problems.append((row, f"{name}[{int(lengths[row]) - 1}].role",
                                  f"the last turn is {_preview(role_name)}; a {name} "
-                                 "conversation must end with an assistant turn"))
+                                 f"conversation must end with a{'n' * (end == ASSISTANT)} "
+                                 f"{ROLES[end]} turn"))
     # a message-level problem is more specific than a row-level one on the same row
     return _first(message_problem, *row_problems), conv
 
 
-def _order_problem(roles: np.ndarray, prev: np.ndarray, pos: np.ndarray, i: int) -> str:
+def _order_problem(roles: np.ndarray, prev: np.ndarray, pos: np.ndarray, i: int,
+                   start: int = USER) -> str:
     role = ROLES[roles[i]]
+    if pos[i] == 0 and start == ASSISTANT:
+        return f"the completion starts with {role!r}; it must start with 'assistant'"
     if pos[i] == 0:
         return f"the conversation starts with {role!r}; it must start with 'user' (after any " \
                "'system' turns)"

@@ -64,7 +64,8 @@ def is_build(folder: Path) -> tuple[bool, str]:
     if not (isinstance(data, dict) and data.get("pipeline") and "fingerprint" in data
             and "zephyr-data" in (data.get("versions") or {})):
         return False, "its manifest.json is not one a build writes"
-    others = sorted(p.name for p in folder.iterdir() if p.name not in BUILD_ENTRIES)
+    entries = BUILD_ENTRIES | set(data.get("configs") or ())  # a derived config's folder
+    others = sorted(p.name for p in folder.iterdir() if p.name not in entries)
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         return False, f"it holds files a build does not write ({shown})"

@@ -94,18 +94,23 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def verify_split(folder: str | Path, split: str) -> int:
-    """Check ``split`` of a local build folder against its manifest (see the module doc);
-    raise :class:`IntegrityError` naming the first file that differs. Returns the number of
-    files hashed (0 when the folder has no manifest to check against)."""
+def verify_split(folder: str | Path, split: str, config: str | None = None) -> int:
+    """Check ``split`` of a local build folder (of its default config, or of the derived
+    ``config``, e.g. ``trl``) against its manifest (see the module doc); raise
+    :class:`IntegrityError` naming the first file that differs. Returns the number of files
+    hashed (0 when the folder has no manifest to check against)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest is None:
         return 0
-    pattern = f"data/{split}-*"
+    derived = manifest.get("configs") or {}
+    if config not in (None, "default") and config not in derived:
+        return 0  # not a config of ours: datasets reports it
+    data = "data" if config in (None, "default") else str(derived[config].get("dir", config))
+    pattern = f"{data}/{split}-*"
     listed = {name: sha for name, sha in manifest["files"].items()
               if fnmatch.fnmatchcase(name, pattern)}
-    on_disk = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob("*")
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in (folder / data).glob("*")
                      if fnmatch.fnmatchcase(p.relative_to(folder).as_posix(), pattern))
     added = [name for name in on_disk if name not in listed]
     if added:

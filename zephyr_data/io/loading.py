@@ -24,7 +24,7 @@ from .hubcalls import describe_failure
 
 def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "dpo"],
                        revision: str | None = None, allow_empty_content: bool = False,
-                       verify: bool = True) -> Any:
+                       verify: bool = True, config: str | None = None) -> Any:
     """Load ``split`` of a Hub dataset or local folder and check it for ``task``.
 
     ``revision`` (a branch, tag or commit) applies to Hub ids; for a local folder it must be a
@@ -34,19 +34,24 @@ def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "d
     ``ultrafeedback_binarized`` has a few empty responses); everything else is still checked.
     ``verify`` (default) checks a local build folder's split files against its
     ``manifest.json`` first (:mod:`zephyr_data.integrity`); ``verify=False`` skips it.
+    ``config`` names the dataset's config (``trl`` for a preference build's TRL-format pairs:
+    ``prompt`` as messages, ``chosen``/``rejected`` as the final assistant message);
+    default: the default config.
     Returns a ``datasets.Dataset``; raises :class:`DatasetLoadError` (an ``IntegrityError`` for
     a folder that does not match its manifest) or :class:`SchemaError`.
     """
     if task not in REQUIRED:
         raise DatasetLoadError(f"task={task!r}: expected 'sft' (messages) or 'dpo' (prompt, "
                                "chosen, rejected).")
-    dataset = _load(name_or_path, split, revision, verify)
-    where = f"{name_or_path}{'@' + revision if revision else ''} split {split!r}"
+    dataset = _load(name_or_path, split, revision, verify, config)
+    where = (f"{name_or_path}{'@' + revision if revision else ''}"
+             f"{f' config {config!r}' if config else ''} split {split!r}")
     validate_dataset(dataset, task=task, where=where, allow_empty_content=allow_empty_content)
     return dataset
 
 
-def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> Any:
+def _load(name_or_path: str, split: str, revision: str | None, verify: bool,
+          config: str | None) -> Any:
     import datasets
 
     path = Path(name_or_path).expanduser()
@@ -55,9 +60,9 @@ def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> 
         from .integrity import check_local_revision, verify_split  # builds on our errors
 
         if verify:
-            verify_split(path, split)
+            verify_split(path, split, config)
         check_local_revision(path, revision)
-        source, kwargs = str(path), {}
+        source, kwargs = str(path), {"name": config}
     elif path.is_file():
         if revision:
             raise DatasetLoadError(f"revision={revision!r} was given, but {name_or_path} is a "
@@ -70,7 +75,7 @@ def _load(name_or_path: str, split: str, revision: str | None, verify: bool) -> 
                                "dataset id (ORG/NAME). Check the path, or build the dataset "
                                "first.")
     else:
-        source, kwargs = name_or_path, {"revision": revision}
+        source, kwargs = name_or_path, {"revision": revision, "name": config}
     try:
         return datasets.load_dataset(source, split=split, **kwargs)
     except Exception as err:  # every Hub message goes through describe_failure: no token

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..core.errors import InputError
 from ..core.ids import file_digest, fingerprint, is_repo_id
-from .hubcalls import hub_call
+from .splits import card_patterns, download_hub, split_files
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,13 @@ class InputSpec:
     files: list[dict[str, Any]] = field(default_factory=list)  # path, bytes, sha256
     hub_id: str | None = None
     revision: str | None = None
+    splits: list[str] | None = None  # of a Hub dataset or dataset folder
 
     def describe(self) -> dict[str, Any]:
         """For the manifest: where the rows came from, each file with its size and sha256."""
         return {"description": self.description, "hub_id": self.hub_id,
-                "revision": self.revision, "fingerprint": self.fingerprint,
+                "revision": self.revision, "splits": self.splits,
+                "fingerprint": self.fingerprint,
                 "files": [{"name": os.path.basename(f["path"]), "bytes": f["bytes"],
                            "sha256": f["sha256"]} for f in self.files]}
 
@@ -154,34 +156,29 @@ def _list_local(spec: str) -> tuple[list[str], list[str]]:
     return files, skipped
 
 
-def _download_hub(hub_id: str, revision: str | None) -> tuple[list[str], str]:
-    """Download a Hub dataset's data files (from the cache when offline); return them and the
-    commit they came from."""
-    from huggingface_hub import snapshot_download
-
-    patterns = [f"*{s}" for s in SUFFIXES] + [f"*{s.upper()}" for s in SUFFIXES]
-    with hub_call(lambda detail: InputError(
-            f"--input {hub_id}", None, f"could not download the Hub dataset at revision "
-            f"{revision or 'main'}: {detail}", "check the id and revision, your network and "
-            "HF_TOKEN; or pass local files with --input PATH, or --sample for the bundled "
-            "sample.")):
-        folder = snapshot_download(hub_id, repo_type="dataset", revision=revision,
-                                   allow_patterns=patterns)
-    commit = Path(folder).name  # snapshots/<commit>
-    files, _ = _list_local(folder)  # hidden paths are left out below the snapshot folder
-    return files, commit
-
-
 def resolve_input(input_spec: str | None, *, sample: str | None, default_hub_id: str,
-                  revision: str | None) -> InputSpec:
-    """Turn --input / --sample / the default Hub id into local files with their fingerprints."""
+                  revision: str | None, split: list[str] | None = None) -> InputSpec:
+    """Turn --input / --sample / the default Hub id into local files with their fingerprints.
+    ``split`` chooses splits of a Hub dataset or of a dataset folder (``io.splits``)."""
     if sample is not None:
+        if split:
+            raise InputError("--input-split", None, "applies to a Hub dataset or a dataset "
+                             "folder, not to --sample.", "drop --input-split.")
         files = [str(sample_path(sample))]
         spec = InputSpec(description=f"bundled sample {sample}")
     else:
         name = input_spec or default_hub_id
-        files, skipped = _list_local(name)
-        if files:
+        if split and not os.path.isdir(name) and (os.path.lexists(name) or not is_repo_id(name)):
+            raise InputError(f"--input {name}", None, "--input-split applies to a Hub dataset "
+                             "or a dataset folder, not to a file or glob.",
+                             "drop --input-split, or point --input at the dataset's folder.")
+        hub_layout = os.path.isdir(name) and (split or card_patterns(Path(name)))
+        files, skipped = ([], []) if hub_layout else _list_local(name)
+        if hub_layout:  # a folder in the Hub's layout: its splits, as datasets loads them
+            files, split = split_files(Path(name), split, f"--input {name}", SUFFIXES)
+            spec = InputSpec(description=f"local dataset {name} (split {', '.join(split)})",
+                             splits=split)
+        elif files:
             spec = InputSpec(description=f"local files {name}")
         elif os.path.exists(name) or skipped:
             found = (f"; {len(skipped)} file(s) there have other suffixes, e.g. "
@@ -190,14 +187,14 @@ def resolve_input(input_spec: str | None, *, sample: str | None, default_hub_id:
                              f"no input files found there (looked for {_supported()}{found}).",
                              "point --input at files with one of those suffixes.")
         elif is_repo_id(name) and _kind(name) is None:
-            files, commit = _download_hub(name, revision)
-            if not files:
-                raise InputError(f"--input {name}", None,
-                                 f"the Hub dataset has no files ending in {', '.join(SUFFIXES)}.")
-            spec = InputSpec(description=f"Hub dataset {name}", hub_id=name, revision=commit)
+            files, commit, split = download_hub(name, revision, split, SUFFIXES)
+            spec = InputSpec(description=f"Hub dataset {name} (split {', '.join(split)})",
+                             hub_id=name, revision=commit, splits=split)
         else:
             raise InputError(f"--input {name}", None, "no such file, folder or glob match.",
                              "check the path; a Hub dataset id looks like ORG/NAME.")
+    for path in files:  # before anything is read: a FIFO would block the hashing
+        _require_regular(path)
     spec.files = [_describe(p) for p in files]
     return spec
 

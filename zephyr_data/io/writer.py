@@ -89,10 +89,11 @@ class ShardedParquetWriter:
         return final
 
 
-def data_fingerprint(folder: Path) -> tuple[str, dict[str, str]]:
-    """sha256 of every data file, and one fingerprint over all of them."""
+def data_fingerprint(folder: Path, configs: Iterable[str] = ()) -> tuple[str, dict[str, str]]:
+    """sha256 of every data file (``data/``, and the folder of each derived config), and one
+    fingerprint over all of them."""
     files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted((folder / "data").glob("*.parquet"))}
+             for name in ("data", *configs) for p in sorted((folder / name).glob("*.parquet"))}
     return fingerprint(sorted(files.items())), files
 
 

@@ -8,9 +8,12 @@ runner does the rest: reading, counting, deduplication, sampling, splitting and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import polars as pl
+import pyarrow as pa
 
 from ..core.config import PipelineConfig
 from ..core.step import Step
@@ -18,8 +21,20 @@ from ..io.readers import WorkUnit
 from ..steps.stages import SplitPlan
 
 
+@dataclass(frozen=True)
+class DerivedConfig:
+    """A second config of the output, made from splits of the default one after they are
+    written: each of its ``splits`` is made from the default split it names, a row group at a
+    time, by ``convert``; its files go to ``<name>/<split>-NNNNN-of-NNNNN.parquet``."""
+
+    name: str
+    splits: dict[str, str]
+    features: Callable[[], Any]
+    convert: Callable[[pa.Table], pa.Table]
+
+
 class Pipeline:
-    """Subclasses set every class attribute and implement every method below."""
+    """Subclasses set every class attribute and implement every method without a default."""
 
     name: ClassVar[str] = ""
     default_hub_id: ClassVar[str] = ""
@@ -44,6 +59,15 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig):
         self.config = config
+
+    def prepare(self, units: list[Any]) -> None:
+        """Called once in the main process before any row is read, with the input's work units:
+        settle the choices that depend on the data (``--input-format auto``) in the config,
+        which the workers receive. Default: nothing to settle."""
+
+    def configs(self) -> list[DerivedConfig]:
+        """The output's configs besides ``default`` (none by default)."""
+        return []
 
     def features(self) -> Any:
         """The ``datasets.Features`` of the output."""

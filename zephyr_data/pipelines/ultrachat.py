@@ -1,38 +1,50 @@
-"""UltraChat (``stingning/ultrachat``) to the schema of ``HuggingFaceH4/ultrachat_200k``.
+"""UltraChat (``stingning/ultrachat``), or any chat data, to the schema of
+``HuggingFaceH4/ultrachat_200k``.
 
-Raw rows are ``{"id": ..., "data": [user, assistant, user, ...]}``. Dialogues with structural
-defects or persona answers are dropped by named rules (``steps.chat_rules``); messages with
-broken capitalization are truecased (``steps.truecase``); the rest become ``{"prompt",
-"prompt_id", "messages": [{"content", "role"}]}``.
+Raw rows are ``{"id": ..., "data": [user, assistant, user, ...]}``, or another chat shape
+(``--input-format``: messages, ShareGPT, Alpaca; see ``formats.chat``). Dialogues with tool
+turns, roles that do not alternate, structural defects or persona answers are dropped by named
+rules (``steps.chat_rules``); messages with broken capitalization are truecased
+(``steps.truecase``; system turns are left as written); the rest become ``{"prompt",
+"prompt_id", "messages": [{"content", "role"}]}``, with ``prompt`` the first user turn and a
+system turn, if any, kept first in ``messages``.
+
+Curation is idempotent: our own output (or ``ultrachat_200k``), read back with ``--input-format
+messages`` (``auto`` finds it), gives the same ``prompt_id``s and messages, drops nothing and
+truecases nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.config import ConfigError, PipelineConfig, load_yaml, option
-from ..core.errors import InputError
 from ..core.ids import fields_key, prompt_ids
-from ..core.messages import ASSISTANT, MESSAGES, USER, flatten, parity_role
+from ..core.messages import ASSISTANT, MESSAGES, SYSTEM, USER, flatten
 from ..core.schema import ultrachat_features
 from ..core.step import Step
 from ..io.columnar import json_lines_table
 from ..io.readers import WorkUnit
-from ..steps.chat_rules import STRUCTURAL, PersonaAnswer
+from ..steps.chat_rules import REQUIRED, STRUCTURAL, PersonaAnswer
 from ..steps.decontamination import Decontaminate, check_decontamination, load_index
 from ..steps.stages import SplitPlan
 from ..steps.truecase import CHANGES, Truecase
 from . import ultrachat_card
+from .formats import first_row
+from .formats.chat import AUTO, TARGET_ROLES, ChatShape, detect, unknown_shape
 from .spec import Pipeline
 
 FILTERS_FILE = "ultrachat_filters.yaml"
+log = logging.getLogger(__name__)
 
 
 def default_filters() -> dict[str, Any]:
@@ -48,7 +60,24 @@ class UltraChatConfig(PipelineConfig):
     filters_file: str | None = option(None, "YAML file with the filter rules and their phrases "
                                       f"(default: the package's configs/{FILTERS_FILE}).")
     filters: list[str] | None = option(None, "Rules to run, in order (comma-separated); "
-                                       "default: all rules of the filters file.")
+                                       "default: all rules of the filters file. tool_turn and "
+                                       "roles_not_alternating always run.")
+    input_format: Literal["auto", "ultrachat", "messages", "sharegpt", "alpaca"] = option(
+        "auto", "The shape of the input rows: 'ultrachat' {data: [user, assistant, ...]}, "
+        "'messages' {messages: [{role, content}]} (TRL, OpenAI, H4), 'sharegpt' "
+        "{conversations: [{from, value}]}, 'alpaca' {instruction, input, output}. 'auto' "
+        "decides from the first row's keys and logs its choice.")
+    messages_field: str | None = option(None, "The row's list of turns (default: data, "
+                                        "messages or conversations, by shape).")
+    role_field: str | None = option(None, "A turn's role key (default: role; ShareGPT: from).")
+    content_field: str | None = option(None, "A turn's text key (default: content; ShareGPT: "
+                                       "value).")
+    role_map: dict[str, str] | None = option(
+        None, "Extra role names, RAW=ROLE comma-separated (e.g. human=user,bot=assistant); ROLE "
+        "is system, user, assistant or tool. Known already: user, human, assistant, gpt, "
+        "system, developer, tool, function, observation, function_call, ...")
+    system_field: str = option("system", "A row-level system prompt (messages, ShareGPT, "
+                               "Alpaca): when non-empty, it becomes the first turn.")
 
     def validate(self) -> None:
         super().validate()
@@ -57,6 +86,10 @@ class UltraChatConfig(PipelineConfig):
                               "to keep every dialogue.")
         self.filter_rules()  # fail now, not in a worker
         check_decontamination(self.decontaminate)
+        bad = {k: v for k, v in (self.role_map or {}).items() if v not in TARGET_ROLES[:4]}
+        if bad:
+            raise ConfigError(f"role_map {bad}: a role maps to system, user, assistant or tool "
+                              "(tool turns are dropped, counted as tool_turn).")
 
     def filter_rules(self) -> tuple[list[str], dict[str, list[str]]]:
         spec = load_yaml(self.filters_file) if self.filters_file else default_filters()
@@ -66,6 +99,7 @@ class UltraChatConfig(PipelineConfig):
                               "'persona_rules'.")
         persona = spec.get("persona_rules") or {}
         names = self.filters if self.filters is not None else spec.get("filters", [])
+        names = [n for n in REQUIRED if n not in names] + list(names)  # the schema needs them
         known = set(STRUCTURAL) | set(persona)
         bad = [n for n in names if n not in known]
         if bad:
@@ -85,30 +119,6 @@ class UltraChatConfig(PipelineConfig):
         return list(names), persona
 
 
-ROW_HINT = 'each row must look like {"id": ..., "data": [user, assistant, ...]}.'
-RAW_SCHEMA = pa.schema([("id", pa.string()), ("data", pa.list_(pa.string()))])
-
-
-def parse_row(ref: str, raw: Any) -> dict[str, Any]:
-    """A raw UltraChat row as working columns: ``id`` and ``messages`` (roles by position)."""
-    if not isinstance(raw, dict):
-        raise InputError(ref, None, f"expected a JSON object, found {type(raw).__name__}.",
-                         ROW_HINT)
-    if "data" not in raw:
-        raise InputError(ref, "data", f"missing; the row has keys {sorted(raw)}.",
-                         'each row needs "data": the list of turns, user first.')
-    data = raw["data"]
-    if not isinstance(data, list):
-        raise InputError(ref, "data", f"expected a list of strings, found "
-                         f"{type(data).__name__}.")
-    for i, turn in enumerate(data):
-        if not isinstance(turn, str):
-            raise InputError(ref, f"data[{i}]", f"expected a string, found "
-                             f"{type(turn).__name__}: {str(turn)[:60]!r}.")
-    return {"id": str(raw.get("id", ref)),
-            "messages": [{"content": t, "role": parity_role(i)} for i, t in enumerate(data)]}
-
-
 class UltraChatPipeline(Pipeline):
     name = "ultrachat"
     default_hub_id = "stingning/ultrachat"
@@ -126,17 +136,50 @@ class UltraChatPipeline(Pipeline):
     def features(self) -> Any:
         return ultrachat_features()
 
+    @cached_property
+    def shape(self) -> ChatShape:
+        c = self.config
+        fmt = "ultrachat" if c.input_format == AUTO else c.input_format
+        return ChatShape.of(fmt, c.messages_field, c.role_field, c.content_field, c.role_map,
+                            c.system_field)
+
+    def prepare(self, units: list[Any]) -> None:
+        """``--input-format auto``: the shape of the first row's keys, and its list field."""
+        c = self.config
+        if c.input_format != AUTO:
+            return
+        first = first_row(units)
+        found = detect(first[1], c.messages_field, c.role_field, c.content_field) \
+            if first is not None else ChatShape.of("ultrachat")
+        if found is None:
+            assert first is not None
+            raise unknown_shape(*first)
+        c.input_format = found.format
+        c.messages_field = c.messages_field or found.messages_field or None
+        c.role_field = c.role_field or found.role_field or None
+        c.content_field = c.content_field or found.content_field or None
+        log.info("--input-format auto: reading %s rows%s, the shape of %s", found.name,
+                 f" (field {found.messages_field!r})" if found.messages_field else "",
+                 first[0] if first is not None else "the empty input")
+        self.__dict__.pop("shape", None)
+
     def parse(self, ref: str, raw: Any) -> dict[str, Any]:
-        return parse_row(ref, raw)
+        return {"id": str(raw.get("id", ref)) if isinstance(raw, dict) else ref,
+                "messages": self.shape.parse(ref, raw)}
 
     def parse_unit(self, unit: WorkUnit) -> pl.DataFrame | None:
-        """Raw rows read by pyarrow in one go; any row that ``parse_row`` would refuse (or
-        whose id is not a string) sends the unit back to the row by row path."""
-        read = json_lines_table(unit, RAW_SCHEMA)
+        """Raw UltraChat rows read by pyarrow in one go; any row that ``parse`` would refuse
+        (or whose id is not a string) sends the unit back to the row by row path. Other shapes
+        are read row by row."""
+        if self.shape.format != "ultrachat":
+            return None
+        field = self.shape.messages_field
+        read = json_lines_table(unit, pa.schema([("id", pa.string()),
+                                                 (field, pa.list_(pa.string()))]))
         if read is None:
             return None
         table, refs = read
-        ids, data = table["id"], table["data"]
+        ids, data = table["id"], table[field]
         if ids.null_count or data.null_count or pc.list_flatten(data).null_count:
             return None
         role = pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit(USER)) \
@@ -163,8 +206,12 @@ class UltraChatPipeline(Pipeline):
         contents = flat.content.to_list()
         bounds = flat.offsets.tolist()
         turns = [contents[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        prompts = [t[0] for t in turns]
-        keys = pl.Series([fields_key(t) for t in turns], dtype=pl.String)
+        prompts = [contents[i] for i in flat.first_per_row((flat.role == USER).to_numpy())]
+        systems = flat.per_row((flat.role == SYSTEM).to_numpy()).tolist()
+        # The key of raw UltraChat's dialogues, unchanged; one with system turns in its own
+        # domain (their number says which turns they are: the rules keep them first).
+        keys = pl.Series([fields_key(t, f"system{k}" if k else "")
+                          for t, k in zip(turns, systems)], dtype=pl.String)
         extra = batch[CHANGES] if CHANGES in batch.columns else \
             pl.Series([None] * batch.height, dtype=pl.String)
         return pl.DataFrame({"prompt": pl.Series(prompts, dtype=pl.String),

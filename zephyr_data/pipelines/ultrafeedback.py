@@ -24,24 +24,27 @@ Each row becomes one preference pair, as in the Zephyr-7B paper (Tunstall et al.
   prompts are dropped by the runner (``duplicate``), keeping the copy whose output has the
   smallest content hash.
 
-The steps are ``steps.binarize``'s; this module reads the raw rows and wires the steps.
+The steps are ``steps.binarize``'s; the input shapes (raw UltraFeedback, and any other set of
+rated completions: ``--input-format rated``) are ``formats.rated``'s; this module wires them.
 
-A row that does not have this structure (not an object, no ``instruction``, ``completions`` not
-a list, a rating other than "1".."5", "N/A" or an integer 1..5, ...) is an :class:`InputError`
-naming the row and field: it stops the run, or is counted as ``invalid_row`` with
-``--on-bad-row drop``.
+A row that does not have its shape's structure (not an object, no ``instruction``,
+``completions`` not a list, a rating other than "1".."5", "N/A" or an integer 1..5, ...) is an
+:class:`InputError` naming the row and field: it stops the run, or is counted as
+``invalid_row`` with ``--on-bad-row drop``.
+
+Besides the default config, the build writes the ``trl`` config (``trl_config``): the same pairs
+in TRL's explicit-prompt conversational format, splits ``train`` and ``test``.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import polars as pl
 
 from ..core.config import ConfigError, PipelineConfig, option
-from ..core.errors import InputError
 from ..core.ids import fields_key
 from ..core.schema import ultrafeedback_features
 from ..core.step import Step
@@ -60,16 +63,14 @@ from ..steps.binarize import (
 from ..steps.decontamination import Decontaminate, check_decontamination, load_index
 from ..steps.stages import SplitPlan
 from . import ultrafeedback_card
-from .spec import Pipeline
+from .formats import first_row
+from .formats.rated import AUTO, RatedShape, detect, parse_row, unknown_shape
+from .spec import DerivedConfig, Pipeline
+from .trl_config import trl_config
 
-ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
-NOT_RATED = "N/A"
-_RATINGS = {**{str(i): float(i) for i in range(1, 6)}, NOT_RATED: None}
+log = logging.getLogger(__name__)
+
 DEFAULT_REVISION = "40b436560ca83a8dba36114c22ab3c66e43f6d5e"  # with the overall_score fixes
-ROW_HINT = ('each row must look like {"source": ..., "instruction": "...", "completions": '
-            '[{"response": "...", "annotations": {...}, "overall_score": ...}, ...]}, as in '
-            "openbmb/UltraFeedback; or rerun with --on-bad-row drop to count such rows as "
-            "dropped.")
 
 
 @dataclass
@@ -85,107 +86,30 @@ class UltraFeedbackConfig(PipelineConfig):
     test_size: int | None = option(2000, "Prompts in test_prefs (and test_sft, test_gen), picked "
                                    "by prompt_id; at most --test-share of the kept prompts, so "
                                    "small inputs keep a train split. Unset: use --test-share.")
+    input_format: Literal["auto", "ultrafeedback", "rated"] = option(
+        "auto", "The shape of the input rows: raw UltraFeedback ('ultrafeedback'), or 'rated': a "
+        "prompt, a list of completions and a score each (a number, or aspect ratings that are "
+        "averaged). 'auto' decides from the first row's keys and logs its choice.")
+    prompt_field: str = option("prompt", "rated: the field of the prompt (a string).")
+    completions_field: str = option("completions", "rated: the field of the list of "
+                                    "completions (objects).")
+    response_field: str = option("response", "rated: a completion's field of its text.")
+    score_field: str = option("score", "rated: a completion's field of its score: a number, or "
+                              "an object of aspect ratings (averaged; null and \"N/A\" left "
+                              "out).")
+    source_field: str = option("source", "rated: the (optional) field naming where the prompt "
+                               "came from; rows from 'truthful_qa' are dropped.")
 
     def validate(self) -> None:
         super().validate()
+        if self.input_format == "rated" and self.score == "overall":
+            raise ConfigError("score='overall' reads raw UltraFeedback's overall_score; a rated "
+                              "input's scores come from --score-field (aspect ratings are "
+                              "averaged). Drop --score overall.")
         if self.test_size is not None and self.test_size < 0:
             raise ConfigError(f"test_size={self.test_size}: it must be 0 or more, or unset to "
                               "use test_share.")
         check_decontamination(self.decontaminate)
-
-
-# ------------------------------------------------------------------ parsing
-
-
-def parse_rating(value: Any, ref: str, field: str) -> float | None:
-    """Exactly "1".."5" (as UltraFeedback writes them) or a JSON integer 1..5 (some re-exports);
-    None for "N/A" or null. Anything else (" 4", "5.0", 4.5, "1e0", true) is an error."""
-    if type(value) is str and value in _RATINGS:  # the common case: "1".."5", "N/A"
-        return _RATINGS[value]
-    if type(value) is int and 1 <= value <= 5 or value is None:  # type(): not bool
-        return None if value is None else float(value)
-    raise InputError(ref, field, f'expected a rating "1".."5" or "N/A", found {value!r} (JSON '
-                     "integers 1..5 are accepted too; fractions and other spellings are not).",
-                     "fix the rating, or rerun with --on-bad-row drop to count the row as "
-                     "dropped.")
-
-
-def parse_overall(value: Any, ref: str, field: str) -> float | None:
-    """``overall_score``: a finite number, or None when it is missing or "N/A"."""
-    if value is None or value == NOT_RATED:
-        return None
-    number = _number(value)
-    if number is None:
-        raise InputError(ref, field, f"expected a number or \"N/A\", found {value!r}.",
-                         "fix the score, or rerun with --on-bad-row drop to count the row as "
-                         "dropped.")
-    return number
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _aspect_ratings(annotations: Any, ref: str, where: str) -> list[float | None]:
-    if annotations is None:
-        return [None] * len(ASPECTS)
-    if not isinstance(annotations, dict):
-        raise InputError(ref, f"{where}.annotations", f"expected an object with the aspects "
-                         f"{list(ASPECTS)}, found {type(annotations).__name__}.", ROW_HINT)
-    ratings = []
-    for aspect in ASPECTS:
-        entry = annotations.get(aspect)
-        if entry is not None and not isinstance(entry, dict):
-            raise InputError(ref, f"{where}.annotations.{aspect}", "expected an object with a "
-                             f"'Rating', found {type(entry).__name__}: {str(entry)[:60]!r}.",
-                             ROW_HINT)
-        value = entry.get("Rating") if entry else None
-        ratings.append(parse_rating(value, ref, f"{where}.annotations.{aspect}.Rating"))
-    return ratings
-
-
-def parse_completion(raw: Any, ref: str, index: int, score: str) -> dict[str, Any]:
-    """One completion in working form: ``response``, and ``ratings`` or ``overall``."""
-    where = f"completions[{index}]"
-    if not isinstance(raw, dict):
-        raise InputError(ref, where, f"expected an object, found {type(raw).__name__}: "
-                         f"{str(raw)[:60]!r}.", ROW_HINT)
-    response = raw.get("response")
-    if response is None:
-        response = ""  # a null response is an empty one: counted and removed, not an error
-    if not isinstance(response, str):
-        raise InputError(ref, f"{where}.response", f"expected a string, found "
-                         f"{type(response).__name__}: {str(response)[:60]!r}.", ROW_HINT)
-    if score == "mean":
-        return {"response": response, "overall": None,
-                "ratings": _aspect_ratings(raw.get("annotations"), ref, where)}
-    return {"response": response, "ratings": None,
-            "overall": parse_overall(raw.get("overall_score"), ref, f"{where}.overall_score")}
-
-
-def parse_row(ref: str, raw: Any, score: str) -> dict[str, Any]:
-    """Check a raw UltraFeedback row and turn it into the working form of the steps."""
-    if not isinstance(raw, dict):
-        raise InputError(ref, None, f"expected a JSON object, found {type(raw).__name__}.",
-                         ROW_HINT)
-    for key, kind in (("instruction", str), ("source", str), ("completions", list)):
-        if key not in raw:
-            raise InputError(ref, key, f"missing; the row has keys {sorted(raw)}.", ROW_HINT)
-        if not isinstance(raw[key], kind):
-            raise InputError(ref, key, f"expected a {'list' if kind is list else 'string'}, "
-                             f"found {type(raw[key]).__name__}: {str(raw[key])[:60]!r}.",
-                             ROW_HINT)
-    completions = [parse_completion(c, ref, i, score) for i, c in enumerate(raw["completions"])]
-    return {"source": raw["source"], "prompt": raw["instruction"], "completions": completions}
 
 
 def content_hash(prompt: str, chosen: str, rejected: str, score_chosen: float,
@@ -214,8 +138,29 @@ class UltraFeedbackPipeline(Pipeline):
     def features(self) -> Any:
         return ultrafeedback_features()
 
+    def shape(self) -> RatedShape:
+        c = self.config
+        return RatedShape(c.prompt_field, c.completions_field, c.response_field, c.score_field,
+                          c.source_field)
+
+    def prepare(self, units: list[Any]) -> None:
+        """``--input-format auto``: the shape of the first row's keys."""
+        if self.config.input_format != AUTO:
+            return
+        first = first_row(units)
+        found = detect(first[1], self.shape()) if first is not None else "ultrafeedback"
+        if found is None:
+            assert first is not None
+            raise unknown_shape(first[0], first[1], self.shape())
+        log.info("--input-format auto: reading %s rows (the keys of %s)", found,
+                 first[0] if first is not None else "the empty input")
+        self.config.input_format = found
+        self.config.validate()
+
     def parse(self, ref: str, raw: Any) -> dict[str, Any]:
-        return parse_row(ref, raw, self.config.score)
+        if self.config.input_format == "rated":
+            return self.shape().parse(ref, raw)
+        return parse_row(ref, raw, self.config.score, self.shape())
 
     def steps(self) -> list[Step]:
         steps: list[Step] = [TruthfulQA()]  # first: it keeps H4's truthful_qa count
@@ -223,7 +168,8 @@ class UltraFeedbackPipeline(Pipeline):
         if index is not None:
             steps.append(Decontaminate(index, "prompt"))
         steps += [EmptyPrompt(), TooFewCompletions(), empty_response(),
-                  Score(self.config.score), unrated(),
+                  Score("mean" if self.config.input_format == "rated" else self.config.score),
+                  unrated(),
                   Binarize(self.config.rejected, self.config.seed)]
         if self.config.drop_ties:
             steps.append(DropTies())
@@ -247,6 +193,9 @@ class UltraFeedbackPipeline(Pipeline):
             pl.col("rejected_score").alias("score_rejected"),
             pl.col("prompt_id").alias("_dedup_key"),
             pl.Series("_order_key", keys, dtype=pl.String), "_ref")
+
+    def configs(self) -> list[DerivedConfig]:
+        return [trl_config()]
 
     def split_plan(self) -> SplitPlan:
         return SplitPlan(train="train_prefs", test="test_prefs",

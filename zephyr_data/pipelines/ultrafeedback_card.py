@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .cards import decontamination_text
+from .trl_config import CARD as TRL_CARD
 
 if TYPE_CHECKING:
     from .ultrafeedback import UltraFeedbackConfig
@@ -33,17 +34,25 @@ def splits(config: UltraFeedbackConfig) -> str:
             "supervised fine-tuning on `messages` (the chosen answer); "
             "`train_gen`/`test_gen` hold them too, for generation (sampling answers to "
             "`prompt`). Unlike the H4 dataset, whose `test_sft`/`test_gen` hold 1,000 "
-            "prompts, ours mirror `test_prefs` exactly.")
+            "prompts, ours mirror `test_prefs` exactly. The `trl` config holds the pairs of "
+            "`train_prefs` and `test_prefs` as its `train` and `test` splits.\n\n" + TRL_CARD)
 
 
 def method(config: UltraFeedbackConfig) -> str:
     c = config
+    rated = (f"its `{c.score_field}` (`--input-format rated`, fields `{c.prompt_field}`, "
+             f"`{c.completions_field}`, `{c.response_field}`): a number, or the mean of its "
+             "aspect ratings, null and \"N/A\" left out; a completion without one has no "
+             "score")
     score = ("the mean of its four aspect ratings (helpfulness, honesty, "
              "instruction_following, truthfulness; 1 to 5), \"N/A\" or missing ratings "
              "excluded; a completion rated \"N/A\" on all four has no score"
              if c.score == "mean" else
              "its `overall_score` (1 to 10, from the GPT-4 critique); a missing or \"N/A\" "
              "`overall_score` means no score")
+    option = f"`--score {c.score}`"
+    if c.input_format == "rated":
+        score, option = rated, "`--input-format rated`"
     rejected = ("drawn uniformly at random from the other usable completions, with a "
                 f"generator seeded from the seed ({c.seed}) and the row's `prompt_id`, so "
                 "the draw does not depend on row order or workers"
@@ -54,7 +63,7 @@ def method(config: UltraFeedbackConfig) -> str:
             else "kept (counted as `pairs with tied scores`)")
     return f"""### Method
 
-- Score (`--score {c.score}`): each completion is scored by {score}.
+- Score ({option}): each completion is scored by {score}.
 {decontamination_text(c.decontaminate)}
 - Rules, in order; a prompt is dropped by the first one it meets:
   - `truthful_qa`: the prompt comes from TruthfulQA (`source == "truthful_qa"`), an evaluation

@@ -24,23 +24,33 @@ def size_category(n: int) -> str:
 
 def card_data(pipeline: Any, manifest: dict[str, Any]) -> Any:
     """The card's YAML header, as ``huggingface_hub`` models it: what the Hub and ``datasets``
-    read (``configs``: each split's ``data_files`` pattern; ``dataset_info``: the features,
-    each split's rows and in-memory bytes, their sum), in the layout ``datasets`` writes."""
+    read, in the layout ``datasets`` writes: ``configs`` (each split's ``data_files`` pattern),
+    the ``default`` config (``data/``) and each derived one (``trl/`` of a preference build),
+    and ``dataset_info`` (the features, each split's rows and in-memory bytes, their sum)."""
     from huggingface_hub import DatasetCardData
 
-    splits = manifest["splits"]
+    def info(name: str, features: Any, splits: dict[str, Any]) -> dict[str, Any]:
+        return {"config_name": name, "features": features._to_yaml_list(),
+                "splits": [{"name": split, "num_bytes": s["num_bytes"],
+                            "num_examples": s["num_examples"]} for split, s in splits.items()],
+                "dataset_size": sum(s["num_bytes"] for s in splits.values())}
+
+    configs = [("default", "data", pipeline.features(), manifest["splits"])]
+    derived = {c.name: c for c in pipeline.configs()}
+    for name, written in (manifest.get("configs") or {}).items():
+        configs.append((name, written["dir"], derived[name].features(), written["splits"]))
+    infos = [info(name, features, splits) for name, _, features, splits in configs]
+    if len(infos) == 1:
+        del infos[0]["config_name"]
     return DatasetCardData(
         license=pipeline.license, language=["en"], task_categories=pipeline.task_categories,
         size_categories=[size_category(manifest["stats"]["kept"])],
         tags=["zephyr", "alignment", "synthetic", *pipeline.tags],
         pretty_name=pipeline.pretty_name,
-        configs=[{"config_name": "default",
-                  "data_files": [{"split": name, "path": f"data/{name}-*"} for name in splits]}],
-        dataset_info={
-            "features": pipeline.features()._to_yaml_list(),
-            "splits": [{"name": name, "num_bytes": s["num_bytes"],
-                        "num_examples": s["num_examples"]} for name, s in splits.items()],
-            "dataset_size": sum(s["num_bytes"] for s in splits.values())})
+        configs=[{"config_name": name, "data_files": [
+            {"split": split, "path": f"{folder}/{split}-*"} for split in splits]}
+            for name, folder, _, splits in configs],
+        dataset_info=infos[0] if len(infos) == 1 else infos)
 
 
 def render_command(command: list[str]) -> str:
@@ -85,6 +95,8 @@ def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:
     config = manifest["config"]
     source = inp["hub_id"] or inp["description"]
     revision = f" at revision `{inp['revision']}`" if inp.get("revision") else ""
+    if inp.get("splits") and inp["hub_id"]:
+        revision += f", split{'s' * (len(inp['splits']) > 1)} {', '.join(inp['splits'])}"
     command = render_command(manifest["command"])
     split_table = tables.markdown(tables.split_rows(manifest["splits"]), ("split", "rows"))
     drops = tables.markdown(tables.drop_rows(stats), ("dropped because", "rows"))

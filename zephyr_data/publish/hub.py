@@ -53,7 +53,6 @@ REPO_TYPE = "dataset"
 # Never uploaded: hidden paths (a stray .DS_Store, an editor's swap file) and the local record.
 IGNORE_PATTERNS = [".*", "*/.*", PUBLISHED]
 # Deleted from the Hub in the push's commit unless the folder has them ("*" spans folders).
-DELETE_PATTERNS = ["data/*"]
 PREFLIGHT_TIMEOUT_S = 15.0
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _PART = re.compile(r" \(part (\d+)\)$")
@@ -113,6 +112,11 @@ def folder_files(folder: Path) -> list[str]:
                                     ignore_patterns=IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS))
 
 
+def data_dirs(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The folders of a build's data files: ``data/`` and each derived config's (``trl/``)."""
+    return ("data/", *(f"{name}/" for name in manifest.get("configs") or {}))
+
+
 def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """Check the folder is complete and unmodified since the build; return its files."""
     if "published" in manifest:  # what zephyr-data wrote before published.json
@@ -133,9 +137,9 @@ def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
         if sha256_file(path) != sha:
             raise HubError(f"{folder}: {name} changed after the build (its sha256 differs from "
                            "manifest.json). Rebuild the folder before pushing.")
-    extra = [f for f in files if f.startswith("data/") and f not in expected]
+    extra = [f for f in files if f.startswith(data_dirs(manifest)) and f not in expected]
     if extra:
-        raise HubError(f"{folder}: files in data/ not listed in manifest.json: {extra}. They "
+        raise HubError(f"{folder}: data files not listed in manifest.json: {extra}. They "
                        "would be published beside the splits; rebuild the folder.")
     return files
 
@@ -319,7 +323,7 @@ def _push(folder: Path, files: list[str], manifest: dict[str, Any], repo_id: str
                                  revision=branch, parent_commit=parent,
                                  commit_message=title, commit_description=description,
                                  ignore_patterns=list(IGNORE_PATTERNS),
-                                 delete_patterns=list(DELETE_PATTERNS))
+                                 delete_patterns=[f"{d}*" for d in data_dirs(manifest)])
     except HfHubHTTPError as err:
         if err.response is None or err.response.status_code != 412:
             raise

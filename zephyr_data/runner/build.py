@@ -28,6 +28,7 @@ from ..report import tables
 from ..report.plots import report_markdown, write_report
 from ..report.stats import ReportData
 from ..steps.decontamination import describe_setting
+from .configs import write_configs
 from .executor import run_map_local
 from .map import MapSetup
 from .reduce import reduce
@@ -79,9 +80,11 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
     spec = resolve_input(config.input, sample=pipeline.sample_file if config.sample else None,
                          default_hub_id=pipeline.default_hub_id,
                          revision=config.revision or (None if config.input
-                                                      else pipeline.default_revision))
+                                                      else pipeline.default_revision),
+                         split=config.input_split)
     units = plan_units(spec, config.batch_size)
     decontamination = describe_setting(config.decontaminate or "off")  # loads or fails now
+    pipeline.prepare(units)  # e.g. --input-format auto: the shape of the first row
     scratch = folder / ".scratch"
     scratch.mkdir()
     phase = time.perf_counter()
@@ -111,7 +114,8 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
     if config.dump_dropped:
         write_lines_atomic(config.dump_dropped, merge_dumps(scratch))
     shutil.rmtree(scratch)
-    fingerprint, files = data_fingerprint(folder)
+    configs = write_configs(pipeline, folder, config.max_rows_per_shard)  # e.g. trl
+    fingerprint, files = data_fingerprint(folder, configs)
     manifest = {
         "pipeline": pipeline.name,
         "command": command if command is not None else [sys.executable, *sys.argv],
@@ -121,6 +125,7 @@ def _build(pipeline: Pipeline, folder: Path, command: list[str] | None,
         "decontamination": decontamination,
         "versions": package_versions(),
         "splits": splits,
+        **({"configs": configs} if configs else {}),
         "stats": stats.to_dict(),
         "fingerprint": fingerprint,
         "files": files,

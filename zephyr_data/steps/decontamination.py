@@ -1,6 +1,7 @@
 """Drop rows whose prompts overlap the benchmarks we evaluate on: MT-Bench, AlpacaEval, TruthfulQA.
 
-Every user turn of a row is checked, not only the first, against the
+Every user turn of a row is checked, not only the first, and every system turn (a system
+prompt is model input too: a benchmark question there leaks the same way), against the
 prompts of the three benchmarks: both turns of the 80 MT-Bench questions, the 805 AlpacaEval
 instructions and the 817 TruthfulQA questions.
 
@@ -26,9 +27,10 @@ a prompt; prompts of 5 tokens and fewer are common questions ("What is your favo
 
 A dropped row's reason names the benchmark (``contaminated_mt_bench``,
 ``contaminated_alpaca_eval``, ``contaminated_truthfulqa``) and its detail is a JSON object that
-names the item: ``{"benchmark", "item_id", "match", "user_turn", "tokens", "matched_text",
-"benchmark_text"}``. Item ids: MT-Bench ``<question_id>/turn-<k>`` (FastChat's ids); AlpacaEval
-and TruthfulQA the 0-based position in the evaluation set.
+names the item: ``{"benchmark", "item_id", "match", "turn", "role", "tokens", "matched_text",
+"benchmark_text"}`` (``turn``: the position of the matched turn in the conversation). Item
+ids: MT-Bench ``<question_id>/turn-<k>`` (FastChat's ids); AlpacaEval and TruthfulQA the
+0-based position in the evaluation set.
 
 Benchmark prompts come from ``io.benchmarks``: the Hub by default (:meth:`BenchmarkIndex.from_hub`)
 or a folder that holds the three files of ``../shared/data/benchmarks``
@@ -55,7 +57,7 @@ import polars as pl
 
 from ..core.config import HUB, OFF
 from ..core.errors import ConfigError
-from ..core.messages import USER, flatten
+from ..core.messages import SYSTEM, USER, flatten
 from ..core.step import Outcome, Step
 from ..io.benchmarks import (
     BENCHMARKS,
@@ -142,7 +144,7 @@ class Match:
 
     item: BenchmarkItem
     kind: str  # "exact" or "overlap"
-    user_turn: int  # index into user_turns(row)
+    user_turn: int  # index into the turns checked
     tokens: int  # length of the shared token run
     matched_text: str  # the shared run, normalized
 
@@ -150,9 +152,10 @@ class Match:
     def reason(self) -> str:
         return REASONS[self.item.benchmark]
 
-    def detail(self) -> str:
+    def detail(self, turn: int = 0, role: str = USER) -> str:
+        """JSON naming the item; ``turn`` and ``role`` are those of the matched turn."""
         return json.dumps({"benchmark": self.item.benchmark, "item_id": self.item.item_id,
-                           "match": self.kind, "user_turn": self.user_turn,
+                           "match": self.kind, "turn": turn, "role": role,
                            "tokens": self.tokens,
                            "matched_text": _clip(self.matched_text),
                            "benchmark_text": _clip(self.item.text)}, ensure_ascii=False)
@@ -298,11 +301,11 @@ class BenchmarkIndex:
 
 
 class Decontaminate(Step):
-    """Drops a row when one of its user turns matches a benchmark prompt.
+    """Drops a row when one of its user or system turns matches a benchmark prompt.
 
-    ``column`` is a conversation column (its user turns are checked) or a text column (the
-    prompt). The reason is ``contaminated_<benchmark>``; the detail is :meth:`Match.detail`'s
-    JSON.
+    ``column`` is a conversation column (its user and system turns are checked) or a text
+    column (the prompt). The reason is ``contaminated_<benchmark>``; the detail is
+    :meth:`Match.detail`'s JSON.
     """
 
     name = "contaminated"
@@ -312,31 +315,37 @@ class Decontaminate(Step):
         self.index, self.column = index, column
 
     def __call__(self, batch: pl.DataFrame) -> Outcome:
-        """Only the rows with a suspect user turn (``BenchmarkIndex.suspects``, column-wise)
-        are matched in Python, all their user turns in order, as before."""
+        """Only the rows with a suspect turn (``BenchmarkIndex.suspects``, column-wise) are
+        matched in Python, all their user and system turns in order."""
         drop: list[str | None] = [None] * batch.height
         detail: list[str | None] = [None] * batch.height
-        texts, rows = self.user_turns(batch[self.column])
+        texts, rows, turns, roles = self.prompt_turns(batch[self.column])
         suspect_rows = np.unique(rows[self.index.suspects(texts)])
         if len(suspect_rows):
             bounds = np.searchsorted(rows, np.arange(batch.height + 1))
             for row in suspect_rows.tolist():
-                turns = texts.slice(int(bounds[row]), int(bounds[row + 1] - bounds[row]))
-                found = self.index.match(turns.to_list())
+                start, end = int(bounds[row]), int(bounds[row + 1])
+                found = self.index.match(texts.slice(start, end - start).to_list())
                 if found is not None:
-                    drop[row], detail[row] = found.reason, found.detail()
+                    at = start + found.user_turn
+                    drop[row] = found.reason
+                    detail[row] = found.detail(int(turns[at]), roles[at])
         return Outcome(drop=pl.Series(drop, dtype=pl.String),
                        detail=pl.Series(detail, dtype=pl.String))
 
     @staticmethod
-    def user_turns(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
-        """Every user turn of the batch in order (the text column's values themselves), and
-        the row of each."""
+    def prompt_turns(column: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray, pl.Series]:
+        """The user and system turns of every row in order (for a text column, its values),
+        with the row, the position in its conversation and the role of each."""
         if column.dtype == pl.String:
-            return column.fill_null(""), np.arange(len(column))
+            n = len(column)
+            return (column.fill_null(""), np.arange(n), np.zeros(n, np.int64),
+                    pl.Series([USER] * n, dtype=pl.String))
         flat = flatten(column)
-        users = (flat.role == USER).to_numpy()
-        return flat.content.filter(pl.Series(users)), flat.row[users]
+        checked = flat.role.is_in([USER, SYSTEM])
+        mask = checked.to_numpy()
+        return (flat.content.filter(checked), flat.row[mask], flat.turn[mask],
+                flat.role.filter(checked))
 
 
 # ------------------------------------------------------------------ the setting

@@ -2,7 +2,9 @@
 
 Every message of a batch is screened column-wise with polars (``truecaser.candidates``, a
 superset of what the truecaser treats as broken, most of them broken); only those go through
-the Python truecaser.
+the Python truecaser. System turns are left as written: they are instructions from whoever
+deploys the model, not text it learns to write, and their wording (lower case included:
+"answer in lower case") may be deliberate.
 The step returns the repaired ``messages``, a ``_truecased`` column (per row, the JSON list of
 the messages it changed, before and after, for ``truecased.jsonl``) and its counters: the
 messages screened in (``truecasing_screened_messages``) and those it changed, their letters and
@@ -16,7 +18,7 @@ import json
 import numpy as np
 import polars as pl
 
-from ..core.messages import flatten
+from ..core.messages import SYSTEM, flatten
 from ..core.step import Outcome, Step
 from .truecaser import candidates as screen
 from .truecaser import truecase
@@ -29,7 +31,7 @@ class Truecase(Step):
 
     def __call__(self, batch: pl.DataFrame) -> Outcome:
         flat = flatten(batch["messages"])
-        candidates = np.flatnonzero(screen(flat.content).to_numpy())
+        candidates = np.flatnonzero((screen(flat.content) & (flat.role != SYSTEM)).to_numpy())
         changed, texts, letters = [], [], 0
         for i, text in zip(candidates.tolist(), flat.content.gather(candidates).to_list()):
             repair = truecase(text)

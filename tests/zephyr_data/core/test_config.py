@@ -53,7 +53,21 @@ def test_rules_come_from_a_yaml_file(tmp_path):
                      "  mentions_weather: ['\\bweather\\b']\n")
     config = parse(["--output-dir", "x", "--filters-file", str(rules)])
     names, persona = config.filter_rules()
-    assert names == ["mentions_weather"] and persona["mentions_weather"] == ["\\bweather\\b"]
+    # the rules the output's schema needs always run, first when the file does not list them
+    assert names == ["tool_turn", "roles_not_alternating", "mentions_weather"]
+    assert persona["mentions_weather"] == ["\\bweather\\b"]
+
+
+def test_role_map_from_the_command_line_and_yaml(tmp_path):
+    config = parse(["--output-dir", "x", "--role-map", "human=user, bot=assistant"])
+    assert config.role_map == {"human": "user", "bot": "assistant"}
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("output_dir: x\nrole_map: {narrator: system}\n")
+    assert parse(["--config", str(yaml_file)]).role_map == {"narrator": "system"}
+    with pytest.raises(ConfigError, match="KEY=VALUE pairs"):
+        parse(["--output-dir", "x", "--role-map", "human"])
+    with pytest.raises(ConfigError, match="a role maps to system, user, assistant or tool"):
+        parse(["--output-dir", "x", "--role-map", "human=person"])
 
 
 def test_output_dir_is_required():

@@ -151,13 +151,20 @@ def test_sample_builds_header_matches_their_files(name, request):
     built_by = pipeline(cls=UltraChatPipeline if name == "ultrachat" else UltraFeedbackPipeline)
     built = json.loads((Path(out) / "manifest.json").read_text())
     data = DatasetCard.load(Path(out) / "README.md").data
-    (info,) = DatasetInfosDict.from_dataset_card_data(data).values()
-    assert info.features == built_by.features()
-    assert {n: (s.num_examples, s.num_bytes) for n, s in info.splits.items()} == {
-        n: (s["num_examples"], s["num_bytes"]) for n, s in built["splits"].items()}
-    (config,) = MetadataConfigs.from_dataset_card_data(data).values()
-    for entry in config["data_files"]:
-        matched = sorted(p.relative_to(out).as_posix() for p in Path(out).glob(entry["path"]))
-        assert matched == sorted(f for f in built["files"]
-                                 if f.startswith(f"data/{entry['split']}-")), entry
-    assert sorted(e["split"] for e in config["data_files"]) == sorted(built["splits"])
+    infos = DatasetInfosDict.from_dataset_card_data(data)
+    configs = MetadataConfigs.from_dataset_card_data(data)
+    derived = {c.name: c for c in built_by.configs()}
+    assert sorted(infos) == sorted(configs) == ["default", *sorted(built.get("configs", {}))]
+    for name, info in infos.items():
+        features = built_by.features() if name == "default" else derived[name].features()
+        splits = built["splits"] if name == "default" else built["configs"][name]["splits"]
+        folder = "data" if name == "default" else built["configs"][name]["dir"]
+        assert info.features == features
+        assert {n: (s.num_examples, s.num_bytes) for n, s in info.splits.items()} == {
+            n: (s["num_examples"], s["num_bytes"]) for n, s in splits.items()}
+        for entry in configs[name]["data_files"]:
+            matched = sorted(p.relative_to(out).as_posix()
+                             for p in Path(out).glob(entry["path"]))
+            assert matched == sorted(f for f in built["files"]
+                                     if f.startswith(f"{folder}/{entry['split']}-")), entry
+        assert sorted(e["split"] for e in configs[name]["data_files"]) == sorted(splits)

@@ -210,15 +210,18 @@ def test_rebuild_with_fewer_shards_deletes_stale_shards(client, tmp_path, monkey
             assert f"the last of {first.commits} commits" in first.describe()
         api = HfApi(endpoint=hub.url, token=TOKEN)
         files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=first.commit))
-        assert "data/train_prefs-00010-of-00011.parquet" in files
+        assert {"data/train_prefs-00010-of-00011.parquet",
+                "trl/train-00010-of-00011.parquet"} <= files  # the trl config's shards too
 
         assert main(base) == 0  # a pushed folder is still a build: replaced without --overwrite
         assert not (out / PUBLISHED).exists()  # the record went with the build it described
         second = push_folder(out, repo_id, token=TOKEN, endpoint=hub.url, progress=False)
         assert second.commits == 1 and second.parent == first.commit
         files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=second.commit))
-        data = sorted(f for f in files if f.startswith("data/"))
-        assert data == sorted(p.relative_to(out).as_posix() for p in (out / "data").iterdir())
+        for folder in ("data", "trl"):
+            on_hub = sorted(f for f in files if f.startswith(f"{folder}/"))
+            assert on_hub == sorted(p.relative_to(out).as_posix()
+                                    for p in (out / folder).iterdir()), folder
         assert published(out)[-1]["commit"] == second.commit
         lfs_routes = {"lfs-batch", "lfs-upload", "lfs-verify"} & set(hub.routes())
     # which path ran: the streamed pipeline and inline content, or Git LFS

@@ -14,6 +14,7 @@ import pytest
 import zephyr_data.steps
 from tests.support.steps import decide, dialogues
 from tests.support.ultrafeedback import completion, config, rated, raw_row
+from zephyr_data.core.messages import MESSAGES
 from zephyr_data.core.stats import Stats
 from zephyr_data.core.step import Step, check_reason_names
 from zephyr_data.pipelines.ultrafeedback import UltraFeedbackPipeline
@@ -36,6 +37,8 @@ from zephyr_data.steps.chat_rules import (
     NoAssistantTurn,
     OddTurnCount,
     PersonaAnswer,
+    RolesNotAlternating,
+    ToolTurn,
 )
 from zephyr_data.steps.decontamination import BenchmarkIndex, Decontaminate
 from zephyr_data.steps.truecase import Truecase
@@ -46,6 +49,62 @@ def feedback(*rows, score: str = "mean") -> pl.DataFrame:
     pipeline = UltraFeedbackPipeline(config(score=score))
     return parse_rows([(f"row{i}", r) for i, r in enumerate(rows)], pipeline.parse,
                       pipeline.working_schema, Stats(), False, None)
+
+
+def chats(*rows: list[tuple[str, str]]) -> pl.DataFrame:
+    """A batch of conversations with explicit roles: each row a list of (role, content)."""
+    return pl.DataFrame({"messages": pl.Series([[{"content": c, "role": r} for r, c in row]
+                                                for row in rows], dtype=MESSAGES),
+                         "_ref": [f"row{i}" for i in range(len(rows))]})
+
+
+SYS, Q, A = ("system", "Be brief."), ("user", "q"), ("assistant", "a")
+# Rules that read roles: (step, rows with roles, expected decision per row).
+ROLE_CASES = [
+    (EmptyDialogue(), [[], [SYS], [SYS, Q, A]],
+     [("empty_dialogue", "no turns"), ("empty_dialogue", "only system turns"), None]),
+    (ToolTurn(), [[Q, ("tool_call", ""), ("tool", "42"), A], [Q, ("tool", "42")], [SYS, Q, A]],
+     [("tool_turn", "turn 1: an assistant message that calls a tool"),
+      ("tool_turn", "turn 1: a tool or function result"), None]),
+    (RolesNotAlternating(),
+     [[Q, Q, A], [A, Q], [SYS, A], [Q, A, SYS, Q, A], [SYS], [SYS, SYS, Q, A, Q, A]],
+     [("roles_not_alternating", "turn 1: 'user' follows 'user'"),
+      ("roles_not_alternating", "turn 0: starts with 'assistant', not 'user'"),
+      ("roles_not_alternating", "turn 1: the first turn after the system turns is "
+                                "'assistant', not 'user'"),
+      ("roles_not_alternating", "turn 2: a system turn after the conversation started"),
+      ("roles_not_alternating", "no user turn"), None]),
+    (NoAssistantTurn(), [[SYS, Q], [SYS, Q, A]], [("no_assistant_turn", "only a user turn"), None]),
+    (OddTurnCount(), [[SYS, Q, A, Q], [SYS, Q, A]],
+     [("odd_turn_count", "3 turns: the last user turn has no answer"), None]),
+    (EmptyTurn(), [[("system", " "), Q, A]], [("empty_turn", "turn 0 (system) is empty or white "
+                                                             "space")]),
+    (PersonaAnswer("as_an_ai", ["as an ai"]), [[("system", "As an AI, be brief."), Q, A]],
+     [None]),  # system turns are instructions, not answers
+]
+
+
+@pytest.mark.parametrize("step,rows,expected", ROLE_CASES, ids=lambda v: getattr(v, "name", ""))
+def test_chat_rules_read_roles(step, rows, expected):
+    assert decide(step, chats(*rows)) == expected
+    _, stats = through([step], chats(*rows))
+    assert stats.dropped == ({step.name: sum(e is not None for e in expected)}
+                             if any(expected) else {})
+
+
+def test_system_turns_are_not_truecased_but_are_decontaminated(shared_data):
+    batch = chats([("system", "answer in lower case. i mean it."), ("user", "hello. how are "
+                                                                              "you?"), A])
+    kept, stats = through([Truecase()], batch)
+    assert [m["content"] for m in kept["messages"].to_list()[0][:2]] == \
+        ["answer in lower case. i mean it.", "Hello. How are you?"]
+    assert stats.counters["truecased_messages"] == 1
+    index = BenchmarkIndex.from_dir(shared_data / "benchmarks")
+    question = next(i.text for i in index.items if i.benchmark == "mt_bench")
+    decided = decide(Decontaminate(index, "messages"), chats([("system", question), Q, A]))
+    assert decided[0][0] == "contaminated_mt_bench"
+    assert (json.loads(decided[0][1])["turn"], json.loads(decided[0][1])["role"]) == \
+        (0, "system")
 
 
 def through(steps: list[Step], batch: pl.DataFrame) -> tuple[pl.DataFrame, Stats]:
@@ -89,7 +148,7 @@ def test_decontaminate_in_conversations_and_prompts(shared_data):
     decided = decide(Decontaminate(index, "messages"), dialogues(["Hello.", "Hi.", question, "A"],
                                                                  ["q", question]))
     assert decided[0][0] == "contaminated_truthfulqa"
-    assert json.loads(decided[0][1])["user_turn"] == 1 and decided[1] is None
+    assert json.loads(decided[0][1])["turn"] == 2 and decided[1] is None
     prompts = pl.DataFrame({"prompt": [question, "Plain."]})
     assert [d and d[0] for d in decide(Decontaminate(index, "prompt"), prompts)] == \
         ["contaminated_truthfulqa", None]
@@ -138,6 +197,7 @@ def test_score_binarize_ties_and_sources():
 
 
 COVERED = {EmptyDialogue, NoAssistantTurn, OddTurnCount, EmptyTurn, PersonaAnswer, Truecase,
+           ToolTurn, RolesNotAlternating,
            Decontaminate, TruthfulQA, EmptyPrompt, TooFewCompletions, PruneCompletions, Score,
            Binarize, DropTies, CountSource}
 
@@ -153,7 +213,8 @@ def test_every_step_is_covered_and_its_reasons_carry_its_name(shared_data):
     concrete = {c for c in found if c.__module__.startswith("zephyr_data.steps.")}
     assert concrete <= COVERED, f"steps without a contract test: {concrete - COVERED}"
     index = BenchmarkIndex.from_dir(shared_data / "benchmarks")
-    for step in [*(case[0] for case in CHAT_CASES), Truecase(), Decontaminate(index, "prompt"),
+    for step in [*(case[0] for case in CHAT_CASES + ROLE_CASES), Truecase(),
+                 Decontaminate(index, "prompt"),
                  TruthfulQA(), EmptyPrompt(), TooFewCompletions(), empty_response(), unrated(),
                  Score("mean"), Binarize("random", 1), DropTies(), CountSource()]:
         check_reason_names(step)

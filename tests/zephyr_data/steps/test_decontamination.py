@@ -90,8 +90,8 @@ def test_planted_copy_is_dropped_with_the_item_named(index, bench_name, item_id,
         assert decision is not None, (variant, text)
         reason, detail = decision[0], json.loads(decision[1])
         assert reason == f"contaminated_{bench_name}"
-        assert (detail["benchmark"], detail["item_id"], detail["user_turn"]) == \
-            (bench_name, item_id, turn)
+        assert (detail["benchmark"], detail["item_id"], detail["turn"], detail["role"]) == \
+            (bench_name, item_id, 2 * turn, "user")  # the second user turn is message 2
         assert detail["match"] == ("exact" if variant in ("verbatim", "upper", "lower",
                                                           "respaced") else "overlap")
         assert detail["matched_text"] and detail["benchmark_text"]
