@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -157,8 +156,8 @@ def _process_on_ray(pipeline: Pipeline, spec: InputSpec, units: list[WorkUnit], 
     from .ray_tasks import ray_session
 
     config = pipeline.config
-    with ray_session(config.ray_address) as ray, _bars(pipeline.name, config.progress) as bars:
-        run = RayRun(ray, scratch, config.ray_max_retries, bars)
+    with ray_session(config.ray_address) as ray:
+        run = RayRun(ray, scratch, config.ray_max_retries, pipeline.name, config.progress)
         phase = time.perf_counter()
         setup = MapSetup(type(pipeline), config, str(scratch), dump=bool(config.dump_dropped))
         stats, files, dumps = run_map(run, setup, units)
@@ -169,24 +168,6 @@ def _process_on_ray(pipeline: Pipeline, spec: InputSpec, units: list[WorkUnit], 
         log.info("deduplicated, split and wrote %s rows in %.1f s on Ray", f"{stats.kept:,}",
                  time.perf_counter() - phase)
     return stats, splits, dumps + late
-
-
-@contextlib.contextmanager
-def _bars(name: str, show: bool) -> Iterator[Callable[[str, int], Callable[[int], object]]]:
-    """A progress bar per stage of a Ray run, over what its tasks finish."""
-    opened: list[tqdm] = []
-
-    def stage(what: str, total: int) -> Callable[[int], object]:
-        unit = {"map": " units", "dedup": " buckets", "split": " buckets"}.get(what, " files")
-        opened.append(tqdm(total=total, desc=f"{name}: {what}", unit=unit, disable=not show,
-                           mininterval=1.0))
-        return opened[-1].update
-
-    try:
-        yield stage
-    finally:
-        for bar in opened:
-            bar.close()
 
 
 def merge_dumps(paths: Sequence[Path]) -> Iterator[str]:

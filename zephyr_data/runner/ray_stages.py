@@ -23,11 +23,12 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from ..core.errors import InputError
 from ..core.stats import Stats
@@ -51,7 +52,7 @@ from .reduce import (
 log = logging.getLogger(__name__)
 UNITS_PER_TASK = 32  # at most, so that a lost worker costs little
 PART_GROUP = 4096  # rows per row group of the rows a bucket keeps, read back by the writers
-Progress = Callable[[str, int], Callable[[int], Any]]  # (stage, total) -> advance
+UNITS = {"map": " units", "dedup": " buckets", "split": " buckets"}
 
 
 @dataclasses.dataclass
@@ -61,14 +62,20 @@ class RayRun:
     ray: Any
     spill: Path
     retries: int
-    progress: Progress
+    name: str
+    progress: bool
 
     def stage(self, task: Callable[..., Any], jobs: list[tuple[Any, ...]], what: str,
               total: int | None = None, weight: Callable[[int], int] = lambda i: 1
               ) -> list[Any]:
-        advance = self.progress(what, len(jobs) if total is None else total)
-        return run_tasks(self.ray, task, jobs, retries=self.retries, what=what,
-                         on_done=lambda i, _: advance(weight(i)))
+        """Run ``jobs`` as tasks, with a progress bar over what they finish."""
+        bar = tqdm(total=len(jobs) if total is None else total, desc=f"{self.name}: {what}",
+                   unit=UNITS.get(what, " files"), disable=not self.progress, mininterval=1.0)
+        try:
+            return run_tasks(self.ray, task, jobs, retries=self.retries, what=what,
+                             on_done=lambda i, _: bar.update(weight(i)))
+        finally:
+            bar.close()
 
 
 # ------------------------------------------------------------------ the map
@@ -128,8 +135,25 @@ def _dumper(folder: Path, name: str, dump: bool) -> tuple[Any, Callable[[str], A
     return sink, sink.write
 
 
-def draws_task(files: list[Path], bucket: int, root: str, dump: bool
-               ) -> tuple[int, np.ndarray, np.ndarray, str | None]:
+class Drawn(NamedTuple):
+    """Pass A of one bucket."""
+
+    duplicates: int
+    selects: np.ndarray
+    splits: np.ndarray
+    dump: str | None  # its dropped rows, when dumping
+
+
+class Kept(NamedTuple):
+    """Pass B of one bucket: in ``folder``, ``train.parquet`` and ``test.parquet`` (the kept
+    rows of each split, in order), ``side.jsonl`` and ``dropped.jsonl`` when asked for."""
+
+    over: int
+    rows: dict[str, int]  # "train", "test"
+    folder: str
+
+
+def draws_task(files: list[Path], bucket: int, root: str, dump: bool) -> Drawn:
     """Pass A on one bucket: duplicates (dumped by this attempt), draws of the rows that stay."""
     table = read_bucket(files, columns=None if dump else KEYS)
     folder = attempt_folder(root, f"a{bucket:03d}") if dump else None
@@ -139,11 +163,11 @@ def draws_task(files: list[Path], bucket: int, root: str, dump: bool
     finally:
         if sink is not None:
             sink.close()
-    return duplicates, selects, splits, str(folder / "dropped.jsonl") if folder else None
+    return Drawn(duplicates, selects, splits, str(folder / "dropped.jsonl") if folder else None)
 
 
 def rows_task(files: list[Path], bucket: int, root: str, plan: SplitPlan, choices: Choices,
-              dump: bool, side: bool) -> tuple[int, int, int, str]:
+              dump: bool, side: bool) -> Kept:
     """Pass B on one bucket: the rows over the target size (dumped), and the kept rows of the
     train and the test split written in order, with their side records."""
     folder = attempt_folder(root, f"b{bucket:03d}")
@@ -159,7 +183,7 @@ def rows_task(files: list[Path], bucket: int, root: str, plan: SplitPlan, choice
     for name, part in (("train", train), ("test", test)):
         pq.write_table(part, folder / f"{name}.parquet", row_group_size=PART_GROUP,
                        compression="lz4", use_dictionary=False, write_statistics=False)
-    return over, train.num_rows, test.num_rows, str(folder)
+    return Kept(over, {"train": train.num_rows, "test": test.num_rows}, str(folder))
 
 
 def read_rows(path: str, start: int, stop: int) -> pa.Table:
@@ -211,19 +235,21 @@ def run_reduce(run: RayRun, pipeline: Any, files: dict[int, list[Path]], data_di
     root = run.spill / "reduce"
     root.mkdir()
     buckets = sorted(files)
-    drawn = run.stage(draws_task, [(files[b], b, str(root), dump) for b in buckets], "dedup")
-    for duplicates, *_ in drawn:
-        stats.add(dropped={Deduplicate.name: duplicates})
-    choices = decide([d[1] for d in drawn], [d[2] for d in drawn], plan)
-    kept = run.stage(rows_task, [(files[b], b, str(root), plan, choices, dump,
-                                  bool(pipeline.side_file)) for b in buckets], "split")
-    for over, *_ in kept:
-        stats.add(dropped={TargetSize.name: over})
+    drawn: list[Drawn] = run.stage(draws_task, [(files[b], b, str(root), dump)
+                                                for b in buckets], "dedup")
+    for part in drawn:
+        stats.add(dropped={Deduplicate.name: part.duplicates})
+    choices = decide([d.selects for d in drawn], [d.splits for d in drawn], plan)
+    kept: list[Kept] = run.stage(rows_task, [(files[b], b, str(root), plan, choices, dump,
+                                              bool(pipeline.side_file)) for b in buckets],
+                                 "split")
+    for bucket in kept:
+        stats.add(dropped={TargetSize.name: bucket.over})
     schema, max_rows = arrow_schema(pipeline.features()), config.max_rows_per_shard
     written = {}
     for role, name in (("train", plan.train), ("test", plan.test)):
-        column = 1 if role == "train" else 2
-        parts = [(str(Path(k[3]) / f"{role}.parquet"), k[column]) for k in kept if k[column]]
+        parts = [(str(Path(k.folder) / f"{role}.parquet"), k.rows[role])
+                 for k in kept if k.rows[role]]
         pieces = file_pieces(parts, max_rows)
         jobs = [(name, i, len(pieces), max_rows, p, schema, str(root))
                 for i, p in enumerate(pieces)]
@@ -239,9 +265,10 @@ def run_reduce(run: RayRun, pipeline: Any, files: dict[int, list[Path]], data_di
     splits = finish_splits(plan, written, stats)
     if pipeline.side_file:
         with open(data_dir.parent / pipeline.side_file, "wb") as side:
-            for part in kept:
-                with open(Path(part[3]) / "side.jsonl", "rb") as records:
+            for bucket in kept:
+                with open(Path(bucket.folder) / "side.jsonl", "rb") as records:
                     shutil.copyfileobj(records, side)
-    dumps = [Path(d[3]) for d in drawn if d[3]] + \
-        [Path(k[3]) / "dropped.jsonl" for k in kept] if dump else []
-    return splits, dumps
+    if not dump:
+        return splits, []
+    return splits, [Path(d.dump) for d in drawn if d.dump] + \
+        [Path(k.folder) / "dropped.jsonl" for k in kept]

@@ -59,7 +59,9 @@ def ray_session(address: str | None) -> Iterator[Any]:
         where = address or os.environ.get("RAY_ADDRESS")
         raise ConfigError(f"--ray-address {where}: could not join a Ray cluster there "
                           f"({_first_line(err)}). Check the address (HOST:PORT of the head, "
-                          "as `ray start --head` prints it) and that the cluster is up.") from None
+                          "as `ray start --head` prints it), that the cluster is up, and that "
+                          "RAY_AUTH_MODE and RAY_AUTH_TOKEN are those of the cluster (Ray's "
+                          "token authentication).") from None
     finally:
         if in_main:  # ray.init replaces it; ours stops the run cleanly (exit 143)
             signal.signal(signal.SIGTERM, sigterm)

@@ -107,6 +107,23 @@ def test_real_text_matches_the_local_build_file_by_file(name, ray_cluster, real_
     assert leftovers(tmp_path / "spill", tmp_path) == []
 
 
+def test_the_bucket_count_changes_no_byte(real_text, local_real, tmp_path, monkeypatch):
+    """Buckets are ranges of prompt_id and the writer's bytes depend on the rows only (not on
+    where one bucket's rows end inside a row group), so a larger input may be cut into more
+    buckets (more, smaller reduce tasks) with the same output. A local build: the property is
+    the runner's, whatever runs it."""
+    from zephyr_data.runner import map as map_stage
+    from zephyr_data.runner import reduce as reduce_stage
+
+    monkeypatch.setattr(map_stage, "NUM_BUCKETS", 5)
+    monkeypatch.setattr(reduce_stage, "NUM_BUCKETS", 5)
+    out = tmp_path / "out"
+    assert build_ultrachat.main(["--input", str(real_text["ultrachat"]), "--output-dir",
+                                 str(out), "--batch-size", "150", "--no-progress",
+                                 *OPTIONS["ultrachat"]]) == 0
+    assert data_files(out) == data_files(local_real["ultrachat"][0])
+
+
 def kill_during_map(argv: list[str]) -> tuple[int, psutil.Process]:
     """Run the UltraFeedback command in a thread (its workers start fast: no truecasing model
     to load); kill the first worker seen running a map task."""
