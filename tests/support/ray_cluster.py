@@ -4,6 +4,7 @@ node, each with its own raylet and one CPU), with this process connected to it a
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 
@@ -32,10 +33,11 @@ def two_node_cluster() -> Iterator[str]:
 
 
 def running_task(name: str) -> psutil.Process | None:
-    """A Ray worker process of this machine that is running a task of function ``name`` now
-    (Ray titles it ``ray::NAME`` while it runs one, ``ray::IDLE`` between tasks)."""
-    for proc in psutil.process_iter(["cmdline"]):
+    """A worker of the cluster this process started that is running a task of function
+    ``name`` now (Ray titles it ``ray::NAME`` while it runs one, ``ray::IDLE`` between tasks).
+    Only this process's descendants are looked at: nothing of another Ray on the machine."""
+    for proc in psutil.Process(os.getpid()).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if (proc.info["cmdline"] or [""])[0].startswith(f"ray::{name}"):
+            if (proc.cmdline() or [""])[0].startswith(f"ray::{name}"):
                 return proc
     return None

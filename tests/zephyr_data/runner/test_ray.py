@@ -16,13 +16,16 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from benchmarks.synthetic import ultrafeedback_rows, write_jsonl, write_ultrachat
 from pipelines import build_ultrachat, build_ultrafeedback
 from tests.support.paths import REPO
 from tests.support.ray_cluster import running_task
+from zephyr_data.core.errors import ConfigError, InputError
+from zephyr_data.io.readers import WorkUnit
+from zephyr_data.runner.ray_stages import map_task
+from zephyr_data.runner.ray_tasks import attempt_folder
 
 MAIN = {"ultrachat": build_ultrachat.main, "ultrafeedback": build_ultrafeedback.main}
 # Sampling, a test split by count, and files that start inside a row group.
@@ -124,29 +127,34 @@ def test_the_bucket_count_changes_no_byte(real_text, local_real, tmp_path, monke
     assert data_files(out) == data_files(local_real["ultrachat"][0])
 
 
-def kill_during_map(argv: list[str]) -> tuple[int, psutil.Process]:
-    """Run the UltraFeedback command in a thread (its workers start fast: no truecasing model
-    to load); kill the first worker seen running a map task."""
+def kill_during_map(real_text: dict[str, Path], out: Path, spill: Path, address: str,
+                    *options: str) -> int:
+    """Build the 1,000 UltraFeedback rows as one map task (one work unit; UltraFeedback's
+    workers start fast, with no truecasing model to load) in a thread, and kill the worker
+    running it once the task has made its attempt's folder and before it spills (about a
+    second of work); the command's exit status."""
+    argv = ["--input", str(real_text["ultrafeedback"]), "--output-dir", str(out),
+            "--batch-size", "1000", "--scratch-dir", str(spill), *OPTIONS["ultrafeedback"],
+            *on_ray(address), *options]
     status: list[int] = []
     thread = threading.Thread(target=lambda: status.append(build_ultrafeedback.main(argv)))
     thread.start()
     victim, deadline = None, time.monotonic() + 120
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
-        victim = running_task("map_task")
+        attempts = list(spill.glob(".*.spill-*/map/s*"))
+        if attempts and not any((a / "buckets").exists() for a in attempts):
+            victim = running_task("map_task")
         time.sleep(0.01)
-    assert victim is not None, "no map task was seen running"
+    assert victim is not None, "the map task was not seen running"
     victim.kill()
     thread.join(timeout=300)
-    return status[0], victim
+    return status[0]
 
 
 def test_a_killed_worker_is_run_again_and_its_rows_count_once(ray_cluster, real_text,
                                                              local_real, tmp_path, caplog):
     out = tmp_path / "out"
-    status, _ = kill_during_map(["--input", str(real_text["ultrafeedback"]), "--output-dir",
-                                 str(out), "--batch-size", "250", *OPTIONS["ultrafeedback"],
-                                 *on_ray(ray_cluster)])
-    assert status == 0
+    assert kill_during_map(real_text, out, tmp_path / "spill", ray_cluster) == 0
     assert "1 task attempt(s) were lost" in caplog.text  # the killed one, run again
     local = local_real["ultrafeedback"][0]
     assert data_files(out) == data_files(local)
@@ -157,10 +165,7 @@ def test_a_killed_worker_is_run_again_and_its_rows_count_once(ray_cluster, real_
 def test_a_killed_worker_without_retries_fails_in_one_line(ray_cluster, real_text, tmp_path,
                                                           capsys):
     out, spill = tmp_path / "out", tmp_path / "spill"
-    status, _ = kill_during_map(["--input", str(real_text["ultrafeedback"]), "--output-dir",
-                                 str(out), "--batch-size", "250", "--ray-max-retries", "0",
-                                 "--scratch-dir", str(spill), *OPTIONS["ultrafeedback"],
-                                 *on_ray(ray_cluster)])
+    status = kill_during_map(real_text, out, spill, ray_cluster, "--ray-max-retries", "0")
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert err[-1].startswith("error: a Ray worker died running a map task, which was tried "
@@ -213,6 +218,18 @@ def test_sigterm_stops_the_tasks_and_leaves_nothing(ray_cluster, real_text, tmp_
         time.sleep(0.2)
     assert running_task("map_task") is None  # cancelled, not left running
     assert not out.exists() and leftovers(tmp_path, spill) == []
+
+
+def test_a_node_that_cannot_see_the_files_says_so(tmp_path):
+    """What a task says on a node that does not mount the input or the spill folder (the
+    task functions, called as Ray calls them on such a node)."""
+    with pytest.raises(ConfigError, match=r"spill folder .*missing is not visible on node .*"
+                                          "Pass --scratch-dir on storage that every node"):
+        attempt_folder(str(tmp_path / "missing"), "s00000")
+    unit = WorkUnit(str(tmp_path / "gone.jsonl"), "jsonl", 0, 10)
+    with pytest.raises(InputError, match="gone.jsonl: not found on node .*every node of the "
+                                         "cluster must see the input"):
+        map_task(None, 0, [unit], str(tmp_path))
 
 
 def test_without_ray_the_option_is_one_line_naming_the_install(tmp_path):
