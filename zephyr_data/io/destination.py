@@ -38,9 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from .integrity import PUBLISHED
 
 MARKER = ".zephyr-scratch.json"
-BUILD_ENTRIES = frozenset({"data", "README.md", "manifest.json", "report", "truecased.jsonl"})
+# What a build writes, and the record of its pushes that publishing adds.
+BUILD_ENTRIES = frozenset({"data", "README.md", "manifest.json", "report", "truecased.jsonl",
+                           PUBLISHED})
 
 
 class OutputError(ConfigError):

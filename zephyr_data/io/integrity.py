@@ -11,6 +11,9 @@ the fingerprint). :func:`verify_split` checks, for the split about to be loaded:
 - each of them has the sha256 the manifest records (a shard replaced by another valid parquet
   file with the same rows count is caught, and named).
 
+A ``revision`` given for a local folder is checked against ``published.json``, the record of the
+folder's pushes that ``publish.hub`` writes beside the manifest (:func:`check_local_revision`).
+
 A folder without ``manifest.json`` is checked only when its card says this project built it
 (the manifest was deleted); other folders (a third-party dataset) load unchecked. The check
 hashes only the loaded split's files, at about 700 MB/s from the page cache on one core (see
@@ -31,6 +34,7 @@ from typing import Any
 from ..core.errors import DatasetLoadError
 from ..core.ids import fingerprint, sha256_file
 
+PUBLISHED = "published.json"  # the local record of a folder's pushes (never uploaded)
 CARD_FINGERPRINT = re.compile(r"Output fingerprint \(sha256 over the data files' sha256\): "
                               r"`([0-9a-f]{64})`")
 _HINT = ("rebuild the folder with the command in its README.md, or fetch it again; pass "
@@ -119,19 +123,39 @@ def verify_split(folder: str | Path, split: str) -> int:
     return len(listed)
 
 
+def published_records(folder: Path) -> list[dict[str, Any]]:
+    """The pushes of this folder that ``published.json`` records (oldest first), each with
+    ``repo_id``, ``revision`` (the branch), ``commit``, ``url`` and the ``fingerprint`` of the
+    build that was pushed; [] when the folder was never pushed."""
+    path = folder / PUBLISHED
+    if not path.is_file():
+        return []
+    record = _read_json(path)
+    pushes = record.get("pushes") if isinstance(record, dict) else None
+    if not isinstance(pushes, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("commit"), str) for p in pushes):
+        raise IntegrityError(f"{path}: expected {{\"pushes\": [{{\"repo_id\", \"revision\", "
+                             f"\"commit\", ...}}]}}, as a push writes.\n  How to fix: delete it "
+                             "and push the folder again (python -m pipelines.push_to_hub).")
+    return pushes
+
+
 def check_local_revision(folder: Path, revision: str | None) -> None:
-    """A ``revision`` given for a local folder must be the commit (or branch) its manifest
-    records under ``published``: a pin is never ignored."""
+    """A ``revision`` given for a local folder must be a commit (or branch) that its
+    ``published.json`` records for this very build: a pin is never ignored."""
     if not revision:
         return
     path = folder / "manifest.json"
     manifest = _read_json(path) if path.is_file() else {}
-    published = manifest.get("published") if isinstance(manifest, dict) else None
-    if published and (published.get("commit", "").startswith(revision) and len(revision) >= 7
-                      or revision == published.get("revision")):
-        return
-    recorded = (f"it was published as commit {published['commit']} of {published['repo_id']}"
-                if published else "its manifest records no push")
+    built = manifest.get("fingerprint") if isinstance(manifest, dict) else None
+    pushes = [p for p in published_records(folder) if p.get("fingerprint") == built]
+    for push in pushes:
+        if revision == push.get("revision") or (len(revision) >= 7
+                                                and push["commit"].startswith(revision)):
+            return
+    recorded = ("it was published as " + ", ".join(
+        f"commit {p['commit']} of {p.get('repo_id')} (branch {p.get('revision')})"
+        for p in pushes) if pushes else f"its {PUBLISHED} records no push of this build")
     raise DatasetLoadError(f"revision={revision!r} was given, but {folder} is a local folder "
                            f"and {recorded}. Load the Hub id to get that revision, or drop the "
                            "revision to load the folder as it is.")

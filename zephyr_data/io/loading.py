@@ -27,8 +27,9 @@ def load_dataset_split(name_or_path: str, split: str, *, task: Literal["sft", "d
                        verify: bool = True) -> Any:
     """Load ``split`` of a Hub dataset or local folder and check it for ``task``.
 
-    ``revision`` (a branch, tag or commit) applies to Hub ids; for a local folder it must match
-    the commit its ``manifest.json`` records under ``published`` (a pin is never ignored).
+    ``revision`` (a branch, tag or commit) applies to Hub ids; for a local folder it must be a
+    commit (or branch) that its ``published.json`` records for this build, as a push writes it
+    (a pin is never ignored).
     ``allow_empty_content`` accepts messages whose content is an empty string (the public
     ``ultrafeedback_binarized`` has a few empty responses); everything else is still checked.
     ``verify`` (default) checks a local build folder's split files against its

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,9 @@ class ShardedParquetWriter:
                 self._writer = pq.ParquetWriter(path, self.schema, compression="zstd",
                                                 write_statistics=True)
             room = self.max_rows - self._rows_in_shard
-            part, group = group.slice(0, room).combine_chunks(), group.slice(room)
-            self._writer.write_table(part, row_group_size=ROW_GROUP_SIZE)
+            part, group = group.slice(0, room), group.slice(room)
+            # One contiguous copy: where a data page ends depends on the chunks it is given.
+            self._writer.write_table(part.combine_chunks(), row_group_size=ROW_GROUP_SIZE)
             self._rows_in_shard += part.num_rows
             self._position += part.num_rows
             self.num_rows += part.num_rows
@@ -120,10 +121,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_lines_atomic(path: str | os.PathLike, lines: Iterable[str]) -> None:
-    """Stream ``lines`` into a temporary sibling of ``path``, then rename it into place."""
+    """Stream ``lines`` into a temporary sibling of ``path``, then rename it into place. The
+    file gets the umask's permissions, as a plain ``open`` would give it (not ``mkstemp``'s
+    0600, which would hide a dump or a pushed build's manifest from the group)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.writelines(lines)

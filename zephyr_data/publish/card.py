@@ -23,7 +23,9 @@ def size_category(n: int) -> str:
 
 
 def card_data(pipeline: Any, manifest: dict[str, Any]) -> Any:
-    """The card's YAML header, as ``huggingface_hub`` models it."""
+    """The card's YAML header, as ``huggingface_hub`` models it: what the Hub and ``datasets``
+    read (``configs``: each split's ``data_files`` pattern; ``dataset_info``: the features,
+    each split's rows and in-memory bytes, their sum), in the layout ``datasets`` writes."""
     from huggingface_hub import DatasetCardData
 
     splits = manifest["splits"]
@@ -37,7 +39,8 @@ def card_data(pipeline: Any, manifest: dict[str, Any]) -> Any:
         dataset_info={
             "features": pipeline.features()._to_yaml_list(),
             "splits": [{"name": name, "num_bytes": s["num_bytes"],
-                        "num_examples": s["num_examples"]} for name, s in splits.items()]})
+                        "num_examples": s["num_examples"]} for name, s in splits.items()],
+            "dataset_size": sum(s["num_bytes"] for s in splits.values())})
 
 
 def render_command(command: list[str]) -> str:
@@ -71,9 +74,8 @@ ds = load_dataset_split("{repo}", "{first_split}", task="{task}"{rev})
 ```
 
 To pin this exact version, pass `revision=` with {pin}: a branch moves, a commit does not.
-The `manifest.json` on the Hub cannot name the commit it belongs to (a commit cannot contain its
-own hash); the push prints the commit and records it in the pushing machine's local
-`manifest.json` under `published`."""
+Nothing in a commit can name the commit itself, so the push prints it and records it beside the
+pushed folder, in `published.json` (never uploaded)."""
 
 
 def render_card(pipeline: Any, manifest: dict[str, Any]) -> str:

@@ -45,7 +45,7 @@ from .reduce import (
     bucket_rows,
     decide,
     finish_splits,
-    read_bucket,
+    read_spilled,
     write_side_records,
 )
 
@@ -155,7 +155,7 @@ class Kept(NamedTuple):
 
 def draws_task(files: list[Path], bucket: int, root: str, dump: bool) -> Drawn:
     """Pass A on one bucket: duplicates (dumped by this attempt), draws of the rows that stay."""
-    table = read_bucket(files, columns=None if dump else KEYS)
+    table = read_spilled(files, columns=None if dump else KEYS)
     folder = attempt_folder(root, f"a{bucket:03d}") if dump else None
     sink, write = _dumper(folder, "dropped.jsonl", dump) if folder else (None, None)
     try:
@@ -173,7 +173,7 @@ def rows_task(files: list[Path], bucket: int, root: str, plan: SplitPlan, choice
     folder = attempt_folder(root, f"b{bucket:03d}")
     sink, write = _dumper(folder, "dropped.jsonl", dump)
     try:
-        over, kept, train, test = bucket_rows(read_bucket(files), plan, choices, write)
+        over, kept, train, test = bucket_rows(read_spilled(files), plan, choices, write)
     finally:
         if sink is not None:
             sink.close()

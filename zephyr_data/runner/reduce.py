@@ -32,12 +32,13 @@ from .map import NUM_BUCKETS
 KEYS = [*SORT_KEYS, "_select", "_split"]
 
 
-def bucket_files(scratch: Path, bucket: int) -> list[Path]:
-    """The files spilled to ``bucket`` under a spill folder."""
-    return sorted((scratch / "buckets" / f"{bucket:03d}").glob("*.parquet"))
+def read_bucket(scratch: Path, bucket: int, columns: list[str] | None = None) -> pa.Table | None:
+    """The rows spilled to ``bucket``, in sort order (None when it has none)."""
+    return read_spilled(sorted((scratch / "buckets" / f"{bucket:03d}").glob("*.parquet")),
+                        columns)
 
 
-def read_bucket(files: Sequence[Path], columns: list[str] | None = None) -> pa.Table | None:
+def read_spilled(files: Sequence[Path], columns: list[str] | None = None) -> pa.Table | None:
     """The rows of one bucket's spill files, in sort order (None when there are none)."""
     if not files:
         return None
@@ -76,7 +77,7 @@ def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], N
     """Pass A: count and dump the duplicates; decide the sample and the test split."""
     selects, splits = [], []
     for bucket in buckets:
-        table = read_bucket(bucket_files(scratch, bucket), columns=None if dump else KEYS)
+        table = read_bucket(scratch, bucket, columns=None if dump else KEYS)
         if table is None:
             continue
         duplicates, select, split = bucket_draws(table, dump)
@@ -124,7 +125,7 @@ def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, 
     writers = {name: ShardedParquetWriter(data_dir, name, out_schema, max_rows)
                for name in (plan.train, plan.test)}
     for bucket in buckets:
-        table = read_bucket(bucket_files(scratch, bucket))
+        table = read_bucket(scratch, bucket)
         if table is None:
             continue
         over, table, train, test = bucket_rows(table, plan, choices, dump)

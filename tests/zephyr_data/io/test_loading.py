@@ -14,6 +14,7 @@ import pytest
 
 from zephyr_data.core.errors import DatasetLoadError, SchemaError, ZephyrDataError
 from zephyr_data.core.schema import validate_table
+from zephyr_data.io.integrity import PUBLISHED
 from zephyr_data.io.loading import load_dataset_split
 
 
@@ -229,11 +230,20 @@ def test_a_local_folder_only_accepts_the_revision_it_was_published_as(ultrachat,
     shutil.copytree(ultrachat, folder)
     with pytest.raises(DatasetLoadError, match="records no push"):
         load_dataset_split(str(folder), "test_sft", task="sft", revision="main")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    manifest["published"] = {"repo_id": "zephyr-org/x", "revision": "main", "commit": commit}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    fingerprint = json.loads((folder / "manifest.json").read_text())["fingerprint"]
+    commit, other = "0123456789abcdef0123456789abcdef01234567", "ab" * 20
+    pushes = [{"repo_id": "zephyr-org/x", "revision": "main", "commit": commit,
+               "fingerprint": fingerprint},
+              {"repo_id": "zephyr-org/x", "revision": "old", "commit": other,
+               "fingerprint": "another build"}]  # a record that is not of this build
+    (folder / PUBLISHED).write_text(json.dumps({"pushes": pushes}))
     assert load_dataset_split(str(folder), "test_sft", task="sft", revision=commit).num_rows
     assert load_dataset_split(str(folder), "test_sft", task="sft", revision=commit[:8]).num_rows
-    with pytest.raises(DatasetLoadError, match=f"published as commit {commit}"):
-        load_dataset_split(str(folder), "test_sft", task="sft", revision="f" * 40)
+    assert load_dataset_split(str(folder), "test_sft", task="sft", revision="main").num_rows
+    for wrong in ("f" * 40, other, "old", commit[:6]):  # a short prefix is no pin either
+        with pytest.raises(DatasetLoadError, match=rf"and it was published as commit {commit} "
+                                                   r"of zephyr-org/x \(branch main\)\. Load"):
+            load_dataset_split(str(folder), "test_sft", task="sft", revision=wrong)
+    (folder / PUBLISHED).write_text(json.dumps({"pushes": "not a list"}))
+    with pytest.raises(DatasetLoadError, match="push the folder again"):
+        load_dataset_split(str(folder), "test_sft", task="sft", revision=commit)

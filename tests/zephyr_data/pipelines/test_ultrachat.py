@@ -60,11 +60,6 @@ def test_loads_with_the_h4_features(sample_build):
     assert [m["role"] for m in row["messages"]][:2] == ["user", "assistant"]
 
 
-def test_prompt_id_matches_the_published_value():
-    assert prompt_id("how can i develop a habit of drawing daily") == \
-        "086b3e24f29b8956a01059f79c56db35d118a06fb6b844b095737d042795cd43"
-
-
 def test_every_row_is_accounted_for(sample_build):
     manifest = json.loads((sample_build / "manifest.json").read_text())
     stats = manifest["stats"]

@@ -37,7 +37,6 @@ def hub():
 def online(monkeypatch, tmp_path):
     """The client as on a machine with network and no saved login."""
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
         monkeypatch.delenv(name, raising=False)
@@ -115,6 +114,32 @@ def test_errors_never_carry_the_token(built, online, monkeypatch):
     assert TOKEN not in str(info.value) and "hf_***" in str(info.value)
 
 
+def test_a_push_that_races_another_commits_nothing(built, online, hub, monkeypatch):
+    """``parent_commit``: a commit that lands on the branch between the start of the push and
+    its commit makes the push fail instead of overwriting it."""
+    from huggingface_hub import HfApi
+
+    repo_id, before = "zephyr-org/raced", digest(built)
+    upload_folder = HfApi.upload_folder
+
+    def racing(self, **kwargs):  # another machine pushes just before our commit
+        HfApi(endpoint=hub.url, token=TOKEN).upload_file(
+            path_or_fileobj=b"pushed from elsewhere\n", path_in_repo="notes.txt",
+            repo_id=repo_id, repo_type="dataset", commit_message="the other push")
+        return upload_folder(self, **kwargs)
+
+    monkeypatch.setattr(HfApi, "upload_folder", racing)
+    with pytest.raises(HubError) as info:
+        push_folder(built, repo_id, token=TOKEN, endpoint=hub.url, progress=False)
+    message = str(info.value)
+    assert "branch main of zephyr-org/raced moved while this push was under way" in message
+    assert "nothing was committed" in message and "Nothing local was changed" in message
+    repo = hub.repo(repo_id)
+    assert repo.commits[repo.branches["main"]].title == "the other push"  # not overwritten
+    assert len(repo.commits) == 2  # the initial commit and the other push: none of ours
+    assert digest(built) == before  # no record of a push that did not happen
+
+
 def test_private_push_to_an_existing_public_repo_uploads_nothing(built, online, hub, tmp_path):
     from huggingface_hub import HfApi
 
@@ -144,4 +169,17 @@ def test_folder_changed_after_the_build_is_refused(built, online, tmp_path):
     shard = copy / next(iter(manifest["files"]))
     shard.write_bytes(shard.read_bytes() + b"\0")
     with pytest.raises(HubError, match="changed after the build"):
+        push_folder(copy, "zephyr-org/x", token=TOKEN, progress=False)
+
+
+def test_a_push_record_inside_the_manifest_is_never_uploaded(built, online, tmp_path):
+    """Folders pushed by an earlier zephyr-data hold the record in manifest.json: refused."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["published"] = {"repo_id": "zephyr-org/x", "commit": "0" * 40}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(HubError, match="holds a 'published' record.*delete that key"):
         push_folder(copy, "zephyr-org/x", token=TOKEN, progress=False)
