@@ -77,9 +77,10 @@ class ShardedParquetWriter:
                 self._writer = pq.ParquetWriter(path, self.schema, compression="zstd",
                                                 write_statistics=True)
             room = self.max_rows - self._rows_in_shard
-            part, group = group.slice(0, room), group.slice(room)
-            # One contiguous copy: where a data page ends depends on the chunks it is given.
-            self._writer.write_table(part.combine_chunks(), row_group_size=ROW_GROUP_SIZE)
+            # One contiguous copy of the rows: where a data page ends, and what ``nbytes``
+            # counts, depend on the chunks a table is made of.
+            part, group = group.slice(0, room).combine_chunks(), group.slice(room)
+            self._writer.write_table(part, row_group_size=ROW_GROUP_SIZE)
             self._rows_in_shard += part.num_rows
             self._position += part.num_rows
             self.num_rows += part.num_rows
