@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from zephyr_data.core.errors import ConfigError
+from zephyr_data.runner.slurm import expand_hostlist as _expand_hostlist
 from zephyr_train.configs import (
     ACCELERATE_CONFIGS_DIR,
     RecipeError,
@@ -30,23 +31,12 @@ DEFAULT_PORT = 29500
 
 
 def expand_hostlist(hostlist: str) -> list[str]:
-    """Expand a Slurm hostlist such as ``gpu[01-02,07],login1`` (what ``scontrol show hostnames``
-    does) into host names, keeping zero padding."""
-    hosts: list[str] = []
-    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?([^,]*)", hostlist):
-        prefix, ranges, suffix = match.groups()
-        if not ranges:
-            hosts.append(prefix + suffix)
-            continue
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            hi = hi or lo
-            if not (lo.isdigit() and hi.isdigit()) or int(hi) < int(lo):
-                raise RecipeError(f"Cannot read the range {part!r} in hostlist {hostlist!r}.")
-            hosts.extend(f"{prefix}{i:0{len(lo)}d}{suffix}" for i in range(int(lo), int(hi) + 1))
-    if not hosts:
-        raise RecipeError(f"Hostlist {hostlist!r} names no hosts.")
-    return hosts
+    """Expand a Slurm hostlist such as ``gpu[01-02,07],login1`` into host names (the data
+    side's ``zephyr_data.runner.slurm.expand_hostlist``, with this module's error type)."""
+    try:
+        return _expand_hostlist(hostlist)
+    except ConfigError as err:
+        raise RecipeError(str(err)) from None
 
 
 def _gpus_per_node(env: Mapping[str, str]) -> int | None:

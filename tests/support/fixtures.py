@@ -3,13 +3,16 @@ the real public data beside the checkout, and the bundled samples built once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from benchmarks.realtext import real_prompts, real_replies
+from benchmarks.synthetic import TextPool
 from tests.support.builds import sample_build
 from tests.support.paths import SHARED_DATA
+from tests.support.ray_cluster import two_node_cluster
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +43,17 @@ def ultrachat_sample(tmp_path_factory) -> tuple[Path, Path]:
 def ultrafeedback_sample(tmp_path_factory) -> tuple[Path, Path]:
     """The --sample UltraFeedback build (folder, dump of dropped rows); read it only."""
     return sample_build(tmp_path_factory, "ultrafeedback")
+
+
+@pytest.fixture(scope="session")
+def text_pool(shared_data: Path) -> TextPool:
+    """Real prompts, replies and sentences to write raw rows from (``benchmarks.synthetic``)."""
+    return TextPool.load(shared_data)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A two-node Ray cluster on this machine, this process its driver; its address. Started
+    once per session (it takes about 10 s) by the tests that ask for it."""
+    with two_node_cluster() as address:
+        yield address

@@ -62,8 +62,8 @@ class PipelineConfig:
     config: str | None = option(None, "YAML file whose keys are these options; the command "
                                 "line overrides it.")
     seed: int = option(42, "Global seed; per-row randomness is seeded from it and the row id.")
-    num_proc: int | None = option(None, "Worker processes; default: every core this process may "
-                                  "use. The output does not depend on it.")
+    num_proc: int | None = option(None, "Worker processes of --executor local; default: every "
+                                  "core this process may use. The output does not depend on it.")
     batch_size: int = option(2000, "Rows per work unit sent to a worker.")
     on_bad_row: Literal["error", "drop"] = option(
         "error", "What to do with a malformed input row: stop with an error naming file, line "
@@ -80,6 +80,19 @@ class PipelineConfig:
     progress: bool = option(True, "Show progress bars.")
     debug: bool = option(False, "Show the Python traceback of an error (by default, one line).")
     decontaminate: str | None = option(None, DECONTAMINATE_HELP)
+    executor: Literal["local", "ray"] = option(
+        "local", "Where the work runs: 'local' (--num-proc worker processes on this machine) or "
+        "'ray' (tasks on a Ray cluster; needs pip install -e \".[ray]\"). The output is the same.")
+    ray_address: str | None = option(
+        None, "With --executor ray: the cluster to join (HOST:PORT, or 'auto' for the one "
+        "started on this machine). Default: $RAY_ADDRESS, else a Ray started for this run.")
+    ray_max_retries: int = option(
+        3, "With --executor ray: how often a task whose worker died (killed, out of memory, a "
+        "lost node) is run again; 0 fails the run at the first loss.")
+    scratch_dir: str | None = option(
+        None, "Folder for the rows spilled between the stages, on storage every node sees with "
+        "--executor ray (a folder of the run's own is made in it and removed at the end). "
+        "Default: inside the build's folder beside --output-dir.")
 
     def validate(self) -> None:
         if not self.output_dir:
@@ -99,6 +112,16 @@ class PipelineConfig:
         if self.max_rows_per_shard < 1:
             raise ConfigError(f"max_rows_per_shard={self.max_rows_per_shard}: it must be 1 or "
                               "more.")
+        if self.executor != "ray" and self.ray_address:
+            raise ConfigError(f"ray_address={self.ray_address!r} is given with executor="
+                              f"{self.executor!r}: it only applies to a Ray run. Add "
+                              "--executor ray, or drop --ray-address.")
+        if self.ray_max_retries < 0:
+            raise ConfigError(f"ray_max_retries={self.ray_max_retries}: it must be 0 or more.")
+        if self.scratch_dir and Path(self.scratch_dir).exists() \
+                and not Path(self.scratch_dir).is_dir():
+            raise ConfigError(f"scratch_dir={self.scratch_dir!r} is a file: pass a folder (it "
+                              "is made if missing).")
         self.decontaminate = _decontaminate_setting(self.decontaminate, sample=self.sample)
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,8 @@ What the checks promise:
 - One build at a time per output: a lock file beside it (``.NAME.lock``, removed at the end).
 - A build killed on the spot (``kill -9``) leaves its scratch folder (``.NAME.tmp-*``, marked
   with the pid that made it); the next build of the same output removes it. Nothing without our
-  marker or manifest is ever removed.
+  marker or manifest is ever removed. The same holds for a spill folder made under
+  ``--scratch-dir`` (``.NAME.spill-*``).
 - The swap exchanges the two folders in one ``renameat2(RENAME_EXCHANGE)`` call where the
   system has it (Linux), so there is no moment without an output; elsewhere, two renames.
 """
@@ -97,7 +98,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_output(output_dir: str, *, input_spec: str | None, dump_dropped: str | None,
-                 overwrite: bool) -> Path:
+                 overwrite: bool, scratch_dir: str | None = None) -> Path:
     """Check that a build may write ``output_dir`` (and ``dump_dropped``); return its path."""
     given = Path(output_dir).expanduser()
     if given.is_symlink():
@@ -140,6 +141,10 @@ def check_output(output_dir: str, *, input_spec: str | None, dump_dropped: str |
                               "pass --overwrite to replace this one and everything in it.")
     if dump_dropped:
         _check_dump(dump_dropped, dest)
+    if scratch_dir and _inside(Path(scratch_dir).expanduser().resolve(), dest):
+        raise OutputError(f"--scratch-dir {scratch_dir} is inside --output-dir {dest}, which "
+                          "the build replaces whole. Put it beside the output, or anywhere "
+                          "else every node sees.")
     return dest
 
 
@@ -254,11 +259,15 @@ def remove_stale_scratch(dest: Path) -> list[Path]:
 
 def make_scratch(dest: Path) -> Path:
     """An empty folder beside ``dest``, with the umask's permissions and our marker."""
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    os.chmod(scratch, 0o777 & ~_umask())
-    (scratch / MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                              "created": time.time()}), encoding="utf-8")
-    return scratch
+    return _marked_folder(dest.parent, f".{dest.name}.tmp-")
+
+
+def _marked_folder(parent: Path, prefix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    (folder / MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                             "created": time.time()}), encoding="utf-8")
+    return folder
 
 
 _RENAME_EXCHANGE = 2
@@ -299,13 +308,13 @@ def swap_into_place(scratch: Path, dest: Path) -> None:
 
 @contextlib.contextmanager
 def building(output_dir: str, *, input_spec: str | None, dump_dropped: str | None,
-             overwrite: bool) -> Iterator[Path]:
+             overwrite: bool, scratch_dir: str | None = None) -> Iterator[Path]:
     """Check and lock the output, yield a scratch folder; on success it becomes the output.
 
     On any error or interrupt the scratch folder is removed and the output is left as it was.
     """
     dest = check_output(output_dir, input_spec=input_spec, dump_dropped=dump_dropped,
-                        overwrite=overwrite)
+                        overwrite=overwrite, scratch_dir=scratch_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(dest):
         remove_stale_scratch(dest)
@@ -316,3 +325,26 @@ def building(output_dir: str, *, input_spec: str | None, dump_dropped: str | Non
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
+
+
+@contextlib.contextmanager
+def spill_folder(folder: Path, dest_name: str, scratch_dir: str | None) -> Iterator[Path]:
+    """The folder the stages spill rows to, removed at the end whatever the ending: inside the
+    build's ``folder``, or a folder of this run's own under ``scratch_dir`` (marked with our
+    pid, so that if this run is killed on the spot the next build of ``dest_name`` removes it).
+    """
+    if scratch_dir is None:
+        spill = folder / ".scratch"
+        spill.mkdir()
+    else:
+        root = Path(scratch_dir).expanduser().resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in sorted(root.glob(f".{dest_name}.spill-*")):
+            if stale.is_dir() and not stale.is_symlink() and (stale / MARKER).is_file() \
+                    and _stale(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+        spill = _marked_folder(root, f".{dest_name}.spill-")
+    try:
+        yield spill
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)

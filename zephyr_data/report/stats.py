@@ -94,6 +94,23 @@ class ReportData:
                 for c in changes)
             self.truecased_dialogues += len({c["prompt_id"] for c in changes})
 
+    def merge(self, other: ReportData) -> None:
+        """Add what ``other`` counted (another bucket's rows, e.g. from a Ray task)."""
+        self.rows += other.rows
+        self.sampled += other.sampled
+        self.lengths.update(other.lengths)
+        self.role_messages.update(other.role_messages)
+        self.truecased_roles.update(other.truecased_roles)
+        self.truecased_dialogues += other.truecased_dialogues
+        self.has_changes = self.has_changes or other.has_changes
+        for name, parts in other.tokens.items():
+            self.tokens.setdefault(name, []).extend(parts)
+        self.chosen.extend(other.chosen)
+        self.rejected.extend(other.rejected)
+        if other.sources is not None:
+            self.sources = (self.sources or Counter())
+            self.sources.update(other.sources)
+
     @classmethod
     def from_folder(cls, folder: Path, manifest: dict[str, Any]) -> ReportData:
         """The same data read back from a built folder: a bounded sample of its rows, and the

@@ -25,7 +25,9 @@ from ..core.stats import Stats
 from ..io.readers import WorkUnit, read_unit
 from .chain import parse_rows, run_steps
 
-NUM_BUCKETS = 64
+NUM_BUCKETS = 64  # at least; more for a large input (``bucket_count``)
+BUCKET_INPUT_BYTES = 256 << 20  # of input per bucket at most: the reduce holds one bucket
+MAX_BUCKETS = 65536  # the first four hex digits of the prompt_id
 SPILL_ROWS = 8_000  # per worker: bounds the spill buffer to about 100 MB of dialogues
 INTERNAL = {"_dedup_key": pa.string(), "_order_key": pa.string(), "_ref": pa.string(),
             "_extra": pa.string(), "_select": pa.uint64(), "_split": pa.uint64()}
@@ -45,11 +47,29 @@ class MapSetup:
     config: PipelineConfig
     scratch: str
     dump: bool
+    buckets: int = NUM_BUCKETS
 
 
-def bucket_of(prompt_ids: pl.Series) -> pl.Series:
-    return (prompt_ids.str.slice(0, 4).str.to_integer(base=16) * NUM_BUCKETS // 65536) \
+def bucket_count(input_bytes: int) -> int:
+    """How many ``prompt_id`` ranges the rows are spilled into: enough that one bucket holds
+    about ``BUCKET_INPUT_BYTES`` of input at most, so that the reduce's memory does not grow
+    with the input. The output does not depend on it."""
+    return min(MAX_BUCKETS, max(NUM_BUCKETS, -(-input_bytes // BUCKET_INPUT_BYTES)))
+
+
+def bucket_of(prompt_ids: pl.Series, buckets: int = NUM_BUCKETS) -> pl.Series:
+    return (prompt_ids.str.slice(0, 4).str.to_integer(base=16) * buckets // 65536) \
         .cast(pl.Int32)
+
+
+def bucket_folder(root: Path, bucket: int) -> Path:
+    return root / "buckets" / f"{bucket:05d}"
+
+
+def spilled_buckets(root: Path) -> list[int]:
+    """The buckets that rows were spilled to under ``root``, in order."""
+    folder = root / "buckets"
+    return sorted(int(b.name) for b in folder.iterdir()) if folder.is_dir() else []
 
 
 def add_draws(frame: pl.DataFrame, seed: int, sample_key: str) -> pl.DataFrame:
@@ -62,8 +82,8 @@ def add_draws(frame: pl.DataFrame, seed: int, sample_key: str) -> pl.DataFrame:
 class Spiller:
     """Buffers output rows and spills them to one parquet file per bucket and flush."""
 
-    def __init__(self, scratch: Path, tag: str, schema: pa.Schema):
-        self.scratch, self.tag, self.schema = scratch, tag, schema
+    def __init__(self, scratch: Path, tag: str, schema: pa.Schema, buckets: int = NUM_BUCKETS):
+        self.scratch, self.tag, self.schema, self.buckets = scratch, tag, schema, buckets
         self.frames: list[pl.DataFrame] = []
         self.buffered, self.files = 0, 0
 
@@ -78,10 +98,10 @@ class Spiller:
         if not self.frames:
             return
         merged = pl.concat(self.frames, how="vertical_relaxed")
-        merged = merged.with_columns(_bucket=bucket_of(merged["prompt_id"]))
+        merged = merged.with_columns(_bucket=bucket_of(merged["prompt_id"], self.buckets))
         for (bucket,), part in merged.partition_by("_bucket", as_dict=True,
                                                     include_key=False).items():
-            folder = self.scratch / "buckets" / f"{bucket:03d}"
+            folder = bucket_folder(self.scratch, bucket)
             folder.mkdir(parents=True, exist_ok=True)
             table = part.to_arrow().select(self.schema.names).cast(self.schema)
             pq.write_table(table, folder / f"{self.tag}-{self.files:06d}.parquet",
@@ -126,7 +146,8 @@ def map_shard(setup: MapSetup, shard: int, units: list[WorkUnit],
     steps = pipeline.steps()
     scratch = Path(setup.scratch)
     spiller = Spiller(scratch, f"w{shard:03d}",
-                      spill_schema(pipeline.features(), bool(pipeline.side_file)))
+                      spill_schema(pipeline.features(), bool(pipeline.side_file)),
+                      setup.buckets)
     stats = Stats()
     dump_file = open(scratch / f"dropped-w{shard:03d}.jsonl", "w", encoding="utf-8") \
         if setup.dump else None

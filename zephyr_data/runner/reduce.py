@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +35,19 @@ from ..steps.stages import (
     kth_smallest,
 )
 from .chain import dump_line
-from .map import NUM_BUCKETS
+from .map import bucket_folder, spilled_buckets
 
 KEYS = [*SORT_KEYS, "_select", "_split"]
 
 
 def read_bucket(scratch: Path, bucket: int, columns: list[str] | None = None) -> pa.Table | None:
     """The rows spilled to ``bucket``, in sort order (None when it has none)."""
-    files = sorted((scratch / "buckets" / f"{bucket:03d}").glob("*.parquet"))
+    return read_spilled(sorted(bucket_folder(scratch, bucket).glob("*.parquet")),
+                        columns)
+
+
+def read_spilled(files: Sequence[Path], columns: list[str] | None = None) -> pa.Table | None:
+    """The rows of one bucket's spill files, in sort order (None when there are none)."""
     if not files:
         return None
     table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files],
@@ -66,6 +71,17 @@ def _dump_table(dump: Callable[[str], None], table: pa.Table, reason: str, detai
         dump(dump_line(reason, detail, record.get("_ref", ""), row))
 
 
+def bucket_draws(table: pa.Table, dump: Callable[[str], None] | None
+                 ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Pass A on one bucket (in sort order): how many rows repeat an earlier one (dumped), and
+    the draws ``_select`` and ``_split`` of the rows that stay."""
+    dup = Deduplicate.duplicates(table)
+    if dump is not None and dup.any():
+        _dump_table(dump, table.filter(pa.array(dup)), Deduplicate.name, Deduplicate.detail)
+    unique = table.filter(pa.array(~dup))
+    return int(dup.sum()), unique["_select"].to_numpy(), unique["_split"].to_numpy()
+
+
 def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], None] | None,
            buckets: Iterator[int]) -> Choices:
     """Pass A: count and dump the duplicates; decide the sample and the test split."""
@@ -74,15 +90,15 @@ def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], N
         table = read_bucket(scratch, bucket, columns=None if dump else KEYS)
         if table is None:
             continue
-        dup = Deduplicate.duplicates(table)
-        if dup.any():
-            stats.add(dropped={Deduplicate.name: int(dup.sum())})
-            if dump is not None:
-                _dump_table(dump, table.filter(pa.array(dup)), Deduplicate.name,
-                            Deduplicate.detail)
-        unique = table.filter(pa.array(~dup))
-        selects.append(unique["_select"].to_numpy())
-        splits.append(unique["_split"].to_numpy())
+        duplicates, select, split = bucket_draws(table, dump)
+        stats.add(dropped={Deduplicate.name: duplicates})
+        selects.append(select)
+        splits.append(split)
+    return decide(selects, splits, plan)
+
+
+def decide(selects: list[np.ndarray], splits: list[np.ndarray], plan: SplitPlan) -> Choices:
+    """The global choices from the draws of every bucket's rows (in bucket order)."""
     select_all = np.concatenate(selects) if selects else np.zeros(0, np.uint64)
     split_all = np.concatenate(splits) if splits else np.zeros(0, np.uint64)
     select_max = TargetSize.threshold(select_all, plan.target_size)
@@ -91,6 +107,26 @@ def choose(scratch: Path, plan: SplitPlan, stats: Stats, dump: Callable[[str], N
     sample_max = kth_smallest(split_all, SAMPLE_ROWS) if len(split_all) > SAMPLE_ROWS \
         else 2**64 - 1
     return Choices(select_max, TestSplit.threshold(split_all, plan), sample_max)
+
+
+def bucket_rows(table: pa.Table, plan: SplitPlan, choices: Choices,
+                dump: Callable[[str], None] | None) -> tuple[int, pa.Table, pa.Table, pa.Table]:
+    """Pass B on one bucket (in sort order): how many rows are over the target size (dumped),
+    the rows kept, and those of them in the train and in the test split, in order."""
+    table = table.filter(pa.array(~Deduplicate.duplicates(table)))
+    over = 0
+    if choices.select_max is not None:
+        chosen = pc.less_equal(table["_select"], pa.scalar(choices.select_max, pa.uint64()))
+        dropped = table.filter(pc.invert(chosen))
+        over = dropped.num_rows
+        if dump is not None:
+            _dump_table(dump, dropped, TargetSize.name,
+                        f"not sampled into {plan.target_size} rows")
+        table = table.filter(chosen)
+    test = choices.test_max
+    is_test = pc.less_equal(table["_split"], pa.scalar(max(test, 0), pa.uint64())) \
+        if test >= 0 else pa.array(np.zeros(table.num_rows, bool))
+    return over, table, table.filter(pc.invert(is_test)), table.filter(is_test)
 
 
 def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, stats: Stats,
@@ -106,29 +142,32 @@ def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, 
         table = read_bucket(scratch, bucket)
         if table is None:
             continue
-        table = table.filter(pa.array(~Deduplicate.duplicates(table)))
-        if choices.select_max is not None:
-            chosen = pc.less_equal(table["_select"], pa.scalar(choices.select_max, pa.uint64()))
-            over = table.filter(pc.invert(chosen))
-            stats.add(dropped={TargetSize.name: over.num_rows})
-            if dump is not None:
-                _dump_table(dump, over, TargetSize.name,
-                            f"not sampled into {plan.target_size} rows")
-            table = table.filter(chosen)
-        test = choices.test_max
-        is_test = pc.less_equal(table["_split"], pa.scalar(max(test, 0), pa.uint64())) \
-            if test >= 0 else pa.array(np.zeros(table.num_rows, bool))
+        over, table, train, test = bucket_rows(table, plan, choices, dump)
+        stats.add(dropped={TargetSize.name: over})
         changes = write_side_records(side, table) if side is not None else None
-        sample = pc.less_equal(table["_split"], pa.scalar(choices.sample_max, pa.uint64()))
-        report.add(table, sample.to_numpy(zero_copy_only=False), changes)
-        for name, part in ((plan.train, table.filter(pc.invert(is_test))),
-                           (plan.test, table.filter(is_test))):
+        report.add(table, report_sample(table, choices), changes)
+        for name, part in ((plan.train, train), (plan.test, test)):
             if part.num_rows:
                 writers[name].write(part)
-    splits = {}
+    written = {}
     for name, writer in writers.items():
-        files = writer.close()
-        splits[name] = {"num_examples": writer.num_rows, "num_bytes": writer.num_bytes}
+        written[name] = (writer.close(), writer.num_rows, writer.num_bytes)
+    return finish_splits(plan, written, stats)
+
+
+def report_sample(table: pa.Table, choices: Choices) -> np.ndarray:
+    """Which kept rows the report counts the tokens of: a uniform sample by ``_split``."""
+    sample = pc.less_equal(table["_split"], pa.scalar(choices.sample_max, pa.uint64()))
+    return sample.to_numpy(zero_copy_only=False)
+
+
+def finish_splits(plan: SplitPlan, written: dict[str, tuple[list[Path], int, int]],
+                  stats: Stats) -> dict[str, dict[str, int]]:
+    """Copy the written train and test files (``written``: their files, rows and bytes) to
+    the mirrored splits; count the kept rows; the splits for the manifest."""
+    splits = {}
+    for name, (files, rows, size) in written.items():
+        splits[name] = {"num_examples": rows, "num_bytes": size}
         for mirror in [m for m, source in plan.mirrors.items() if source == name]:
             for path in files:  # the same rows give the same bytes: copy, don't re-encode
                 shutil.copyfile(path, path.with_name(path.name.replace(name, mirror, 1)))
@@ -161,14 +200,15 @@ def reduce(pipeline: Any, scratch: Path, data_dir: Path, stats: Stats,
     config = pipeline.config
     plan = pipeline.split_plan()
     bar = {"disable": not config.progress, "unit": " buckets", "mininterval": 1.0}
+    buckets = spilled_buckets(scratch)
     choices = choose(scratch, plan, stats, dump,
-                     tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: dedup", **bar))
+                     tqdm(buckets, desc=f"{pipeline.name}: dedup", **bar))
     side = open(data_dir.parent / pipeline.side_file, "w", encoding="utf-8") \
         if pipeline.side_file else None
     try:
         return write_splits(scratch, data_dir, plan, pipeline.features(), stats, choices,
                             config.max_rows_per_shard, dump, side,
-                            tqdm(range(NUM_BUCKETS), desc=f"{pipeline.name}: write", **bar),
+                            tqdm(buckets, desc=f"{pipeline.name}: write", **bar),
                             report)
     finally:
         if side is not None:

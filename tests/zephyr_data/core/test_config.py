@@ -82,3 +82,14 @@ def test_help_documents_every_option(capsys):
     for flag in ("--input", "--revision", "--sample", "--output-dir", "--config", "--seed",
                  "--num-proc", "--dump-dropped", "--push-to-hub", "--target-size"):
         assert flag in text
+
+
+def test_ray_options_need_the_ray_executor():
+    with pytest.raises(ConfigError, match="ray_address='head:6379' is given with executor="
+                                          "'local'.*Add --executor ray"):
+        parse(["--output-dir", "x", "--ray-address", "head:6379"])
+    with pytest.raises(ConfigError, match="ray_max_retries=-1"):
+        parse(["--output-dir", "x", "--executor", "ray", "--ray-max-retries", "-1"])
+    config = parse(["--output-dir", "x", "--executor", "ray", "--ray-address", "head:6379"])
+    assert (config.executor, config.ray_address, config.ray_max_retries) == ("ray", "head:6379",
+                                                                             3)

@@ -205,3 +205,34 @@ def test_debug_shows_the_traceback_and_the_default_does_not(tmp_path, capsys):
     assert sample(target, "--debug") == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "is an existing file" in err
+
+
+def test_a_scratch_dir_is_used_and_emptied_whatever_the_ending(tmp_path, capsys):
+    spill, out = tmp_path / "spill", tmp_path / "out"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = spill / ".out.spill-deadbeef"  # left by a run killed on the spot
+    dead.mkdir(parents=True)
+    (dead / ".zephyr-scratch.json").write_text(json.dumps(
+        {"pid": gone.pid, "host": socket.gethostname(), "created": 0}))
+    foreign = spill / ".out.spill-notours"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not ours")
+    assert sample(out, "--scratch-dir", str(spill)) == 0
+    assert sorted(p.name for p in spill.iterdir()) == [".out.spill-notours"]
+    bad = raw_file(tmp_path / "in" / "raw.jsonl")
+    bad.write_text(bad.read_text() + '{"id": "x", "data": [1]}\n')
+    assert build("--input", str(bad), "--output-dir", str(tmp_path / "o2"),
+                 "--scratch-dir", str(spill)) == 2
+    assert "raw.jsonl:4" in capsys.readouterr().err
+    assert sorted(p.name for p in spill.iterdir()) == [".out.spill-notours"]
+
+
+def test_a_scratch_dir_inside_the_output_or_a_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert sample(out) == 0
+    assert sample(out, "--scratch-dir", str(out / "spill")) == 2
+    assert "--scratch-dir" in capsys.readouterr().err and not (out / "spill").exists()
+    (tmp_path / "file").write_text("x")
+    assert sample(tmp_path / "o2", "--scratch-dir", str(tmp_path / "file")) == 2
+    assert "is a file" in capsys.readouterr().err

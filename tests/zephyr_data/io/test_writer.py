@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -207,3 +208,74 @@ def test_write_lines_atomic_follows_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+# ------------------------------------------------------------------ long rows, files apart
+
+WORDS = np.array("the of and a to in is you that it he was for on are as with his they I at be "
+                 "this have from or one had by word but not what all were we when your can said "
+                 "there use an each which she do how their if will up other about out many then "
+                 "them these so some her would make like him into time has look two more write "
+                 "go see number no way could people my than first water been call who".split())
+
+
+def long_rows(n: int, seed: int = 0) -> pa.Table:
+    """``n`` chat rows of about 2 KB, so that a row group spans several data pages: where a
+    page ends then depends on how the rows were cut into chunks, unless the writer undoes it."""
+    rng = np.random.default_rng(seed)
+    messages = [[{"content": " ".join(rng.choice(WORDS, rng.integers(50, 400))),
+                  "role": role} for role in ("user", "assistant")] for _ in range(n)]
+    return pa.table({"prompt": [m[0]["content"] for m in messages],
+                     "prompt_id": [f"{i:064x}" for i in range(n)], "messages": messages})
+
+
+def in_chunks(table: pa.Table, sizes: list[int]) -> list[pa.Table]:
+    out, at, k = [], 0, 0
+    while at < table.num_rows:
+        out.append(table.slice(at, sizes[k % len(sizes)]))
+        at += sizes[k % len(sizes)]
+        k += 1
+    return out
+
+
+def digests(paths: list[Path]) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+LONG = long_rows(3700)
+
+
+def write_long(folder: Path, table: pa.Table, sizes: list[int], max_rows: int,
+               first_row: int = 0, total: int | None = None) -> tuple[dict[str, str], int, int]:
+    folder.mkdir()
+    writer = ShardedParquetWriter(folder, "train", table.schema, max_rows, first_row=first_row)
+    for part in in_chunks(table, sizes):
+        writer.write(part)
+    return digests(writer.close(total=total)), writer.num_rows, writer.num_bytes
+
+
+def test_long_rows_in_other_chunks_give_the_same_bytes(tmp_path):
+    first = write_long(tmp_path / "a", LONG, [3700], 1500)
+    again = write_long(tmp_path / "b", LONG, [7, 333, 1, 2048], 1500)
+    assert first == again
+    assert sorted(first[0]) == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
+
+
+def test_files_written_apart_are_the_files_of_one_writer(tmp_path):
+    """A task per output file (``--executor ray``): each writer starts at its file's first
+    row, gets its rows cut its own way, and writes the bytes of one writer of the split."""
+    max_rows = 1500  # not a multiple of the row group: files start inside a row group
+    whole, num_rows, num_bytes = write_long(tmp_path / "whole", LONG, [500], max_rows)
+    apart, rows_apart, bytes_apart = {}, 0, 0
+    for shard, first in enumerate(range(0, LONG.num_rows, max_rows)):
+        files, n, size = write_long(tmp_path / f"shard{shard}", LONG.slice(first, max_rows),
+                                    [shard * 100 + 99], max_rows, first_row=first, total=3)
+        apart.update(files)
+        rows_apart, bytes_apart = rows_apart + n, bytes_apart + size
+    assert apart == whole
+    assert (rows_apart, bytes_apart) == (num_rows, num_bytes) == (3700, LONG.nbytes)
+
+
+def test_a_writer_starts_only_where_a_file_starts(tmp_path):
+    with pytest.raises(ValueError, match="does not start a file"):
+        ShardedParquetWriter(tmp_path, "train", SCHEMA, 1500, first_row=1000)

@@ -9,15 +9,18 @@ from datetime import date
 import polars as pl
 import pytest
 
+from zephyr_data.core.config import make_config
 from zephyr_data.core.errors import InputError
 from zephyr_data.core.messages import MESSAGES, flatten
 from zephyr_data.core.stats import Stats
 from zephyr_data.core.step import INVALID_ROW, Filter, Outcome, Step, details_where
-from zephyr_data.pipelines.ultrachat import UltraChatPipeline, parse_row
+from zephyr_data.pipelines.ultrachat import UltraChatConfig, UltraChatPipeline
 from zephyr_data.runner.chain import check_outcome, dump_line, parse_rows, run_steps
 from zephyr_data.steps.chat_rules import EmptyTurn, OddTurnCount, PersonaAnswer
 
 SCHEMA = UltraChatPipeline.working_schema
+PIPELINE = UltraChatPipeline(make_config(UltraChatConfig, {"output_dir": "unused",
+                                                           "decontaminate": "off"}, "test"))
 
 
 def raw(*turns: str, id: str = "x") -> dict:
@@ -26,7 +29,7 @@ def raw(*turns: str, id: str = "x") -> dict:
 
 def parse(rows, drop_bad=False):
     stats, lines = Stats(), []
-    batch = parse_rows(rows, parse_row, SCHEMA, stats, drop_bad, lines.append)
+    batch = parse_rows(rows, PIPELINE.parse, SCHEMA, stats, drop_bad, lines.append)
     return batch, stats, [json.loads(line) for line in lines]
 
 
@@ -72,8 +75,8 @@ def test_with_drop_bad_rows_are_counted_and_dumped_as_invalid_row():
     assert [(d["reason"], d["ref"], d["row"]) for d in dumped] == [
         (INVALID_ROW, "f:3", ["not", "an", "object"]),  # the raw row, as read
         (INVALID_ROW, "f:4", None)]  # a line that did not parse has no row
-    assert dumped[0]["detail"] == "f:3: expected a JSON object, found list.\n  How to fix: " \
-        'each row must look like {"id": ..., "data": [user, assistant, ...]}.'
+    assert dumped[0]["detail"].startswith("f:3: expected a JSON object, found list.\n"
+                                          "  How to fix: the shapes read are")
     assert dumped[1]["detail"] == str(READER_ERROR[1])
 
 

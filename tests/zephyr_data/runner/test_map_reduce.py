@@ -21,12 +21,16 @@ from zephyr_data.report.stats import ReportData
 from zephyr_data.runner import map as map_stage
 from zephyr_data.runner.executor import run_map_local, shards
 from zephyr_data.runner.map import (
+    BUCKET_INPUT_BYTES,
+    MAX_BUCKETS,
     NUM_BUCKETS,
     MapSetup,
     Spiller,
     add_draws,
+    bucket_count,
     bucket_of,
     spill_schema,
+    spilled_buckets,
 )
 from zephyr_data.runner.reduce import choose, read_bucket, reduce
 from zephyr_data.steps.stages import SORT_KEYS, SplitPlan
@@ -113,13 +117,28 @@ def test_the_spiller_writes_one_file_per_bucket_and_flush(tmp_path):
     spiller.add(frame([spill_row("80", "d", "x")]))
     spiller.flush()
     spiller.flush()  # nothing buffered: no file
-    assert spill_files(tmp_path) == ["buckets/000/w003-000000.parquet",
-                                     "buckets/032/w003-000001.parquet",
-                                     "buckets/063/w003-000000.parquet"]
-    first = pq.read_table(tmp_path / "buckets/000/w003-000000.parquet")
+    assert spill_files(tmp_path) == ["buckets/00000/w003-000000.parquet",
+                                     "buckets/00032/w003-000001.parquet",
+                                     "buckets/00063/w003-000000.parquet"]
+    assert spilled_buckets(tmp_path) == [0, 32, 63]
+    first = pq.read_table(tmp_path / "buckets/00000/w003-000000.parquet")
     assert first.schema == SCHEMA.remove_metadata()
     assert first["prompt"].to_pylist() == ["a", "c"]
     assert read_bucket(tmp_path, 5) is None
+
+
+def test_a_larger_input_is_spilled_into_more_buckets(tmp_path):
+    """At least NUM_BUCKETS; one per BUCKET_INPUT_BYTES of input beyond; at most one per
+    value of the first four hex digits of the prompt_id."""
+    assert bucket_count(0) == bucket_count(BUCKET_INPUT_BYTES * NUM_BUCKETS) == NUM_BUCKETS
+    assert bucket_count(BUCKET_INPUT_BYTES * NUM_BUCKETS + 1) == NUM_BUCKETS + 1
+    assert bucket_count(BUCKET_INPUT_BYTES * 1000) == 1000
+    assert bucket_count(10**18) == MAX_BUCKETS == 65536
+    spiller = Spiller(tmp_path, "w000", SCHEMA, buckets=1000)
+    spiller.add(frame([spill_row("0000", "a", "x"), spill_row("8000", "b", "x"),
+                       spill_row("ffff", "c", "x"), spill_row("0042", "d", "x")]))
+    spiller.flush()
+    assert spilled_buckets(tmp_path) == [0, 1, 500, 999]  # 0x0042 * 1000 // 65536 == 1
 
 
 def test_the_spiller_flushes_at_spill_rows(tmp_path, monkeypatch):
