@@ -65,6 +65,7 @@ from ..steps.stages import SplitPlan
 from . import ultrafeedback_card
 from .formats import first_row
 from .formats.rated import AUTO, RatedShape, detect, parse_row, unknown_shape
+from .formats.rated_columnar import read_ultrafeedback_unit
 from .spec import DerivedConfig, Pipeline
 from .trl_config import trl_config
 
@@ -161,6 +162,12 @@ class UltraFeedbackPipeline(Pipeline):
         if self.config.input_format == "rated":
             return self.shape().parse(ref, raw)
         return parse_row(ref, raw, self.config.score, self.shape())
+
+    def parse_unit(self, unit: Any) -> pl.DataFrame | None:
+        """Raw UltraFeedback rows (``--score mean``) read columnar; other shapes row by row."""
+        if self.config.input_format != "ultrafeedback" or self.config.score != "mean":
+            return None
+        return read_ultrafeedback_unit(unit, COMPLETION)
 
     def steps(self) -> list[Step]:
         steps: list[Step] = [TruthfulQA()]  # first: it keeps H4's truthful_qa count
