@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from zephyr_data.core.errors import ConfigError
 from zephyr_data.runner.slurm import expand_hostlist as _expand_hostlist
+from zephyr_data.runner.slurm import job_hosts
 from zephyr_train.configs import (
     ACCELERATE_CONFIGS_DIR,
     RecipeError,
@@ -64,17 +65,7 @@ class SlurmLayout:
 
 def layout_from_env(env: Mapping[str, str], *, nodelist: str | None = None,
                     gpus_per_node: int | None = None, port: int = DEFAULT_PORT) -> SlurmLayout:
-    nodelist = nodelist or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
-    if not nodelist:
-        raise RecipeError(
-            "No Slurm nodelist: SLURM_JOB_NODELIST is unset, so this is not running inside a "
-            "Slurm job. Run it with srun inside an allocation, or pass --nodelist "
-            "'node[01-02]' with --dry-run to see the commands.")
-    hosts = expand_hostlist(nodelist)
-    nnodes = env.get("SLURM_NNODES")
-    if nnodes and int(nnodes) != len(hosts):
-        raise RecipeError(f"SLURM_NNODES={nnodes} but the nodelist {nodelist!r} names "
-                          f"{len(hosts)} hosts.")
+    hosts = job_hosts(env, nodelist, RecipeError, "node[01-02]")
     gpus = gpus_per_node or _gpus_per_node(env) or 8
     return SlurmLayout(hosts=hosts, gpus_per_node=gpus, port=port)
 

@@ -57,3 +57,15 @@ def ray_cluster() -> Iterator[str]:
     once per session (it takes about 10 s) by the tests that ask for it."""
     with two_node_cluster() as address:
         yield address
+
+
+@pytest.fixture(scope="module")
+def datasets_cache(tmp_path_factory):
+    """Keep the ``datasets`` cache of a test module out of the user's cache: use it with
+    ``pytestmark = pytest.mark.usefixtures("datasets_cache")``."""
+    import datasets
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(datasets.config, "HF_DATASETS_CACHE",
+                   tmp_path_factory.mktemp("datasets_cache"))
+        yield

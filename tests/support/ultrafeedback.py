@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.support.chat_shapes import write_jsonl  # noqa: F401 (tests import it from here)
 from tests.support.paths import SHARED_DATA
 from zephyr_data.core.config import make_config, parse_config
 from zephyr_data.core.stats import Stats
@@ -83,15 +84,6 @@ def pair(record: dict[str, Any]) -> tuple[str, str, float, float]:
     """(chosen answer, rejected answer, score_chosen, score_rejected) of an output record."""
     return (record["chosen"][1]["content"], record["rejected"][1]["content"],
             record["score_chosen"], record["score_rejected"])
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
-                     + "\n")
-    return path
 
 
 def run_build(argv: list[str]) -> BuildResult:

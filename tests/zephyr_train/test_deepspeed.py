@@ -16,7 +16,7 @@ from zephyr_train.configs import ACCELERATE_CONFIGS_DIR
 pytestmark = pytest.mark.slow
 
 
-def test_sft_under_zero3_partitions_parameters(smoke_data, tmp_path):  # noqa: F811
+def test_sft_under_zero3_partitions_parameters(smoke_data, tmp_path):
     chat, _ = smoke_data
     out = tmp_path / "zero3"
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",

@@ -36,7 +36,7 @@ class RecordingBackend:
 
 
 @pytest.fixture(scope="module")
-def model_dir(sft_checkpoint):  # noqa: F811
+def model_dir(sft_checkpoint):
     return sft_checkpoint[0]
 
 

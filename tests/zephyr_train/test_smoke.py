@@ -65,7 +65,7 @@ def _check_checkpoint(path):
     assert model(**ids).logits.shape[-1] == 32000
 
 
-def test_sft_stage(sft_checkpoint):  # noqa: F811
+def test_sft_stage(sft_checkpoint):
     path, log_history = sft_checkpoint
     _check_checkpoint(path)
     args = _recipe(ZephyrSFTConfig, "smoke/sft")
@@ -75,7 +75,7 @@ def test_sft_stage(sft_checkpoint):  # noqa: F811
     assert losses[-1] < losses[0]  # it learned something
 
 
-def test_dpo_stage_from_the_sft_checkpoint(dpo_checkpoint, sft_checkpoint):  # noqa: F811
+def test_dpo_stage_from_the_sft_checkpoint(dpo_checkpoint, sft_checkpoint):
     path, log_history = dpo_checkpoint
     _check_checkpoint(path)
     args = _recipe(ZephyrDPOConfig, "smoke/dpo")

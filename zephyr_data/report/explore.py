@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.messages import parity_role
 from . import tables
 from .build_files import Build
 from .plots import PLOTS, REPORT_DIR, write_report
@@ -110,7 +111,7 @@ def _turns_of(row: Any) -> list[tuple[str, str]]:
             if isinstance(m, dict):
                 turns.append((str(m.get("role")), str(m.get("content"))))
             else:
-                turns.append(("user" if i % 2 == 0 else "assistant", str(m)))
+                turns.append((parity_role(i), str(m)))
         return turns
     if "prompt" in row:
         turns.append(("user", str(row["prompt"])))

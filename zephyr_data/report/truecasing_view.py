@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.messages import parity_role
 from .build_files import TRUECASED_FILE, Build
 from .explore import _PRE, _dump_entries
 
@@ -27,7 +28,7 @@ def truecasing_changes(source: str | Path, page: int = 0, size: int = 10
     for i, change in enumerate(_dump_entries(source)):
         if i < page * size:
             continue
-        change.setdefault("role", "user" if int(change["index"]) % 2 == 0 else "assistant")
+        change.setdefault("role", parity_role(int(change["index"])))
         out.append(change)
         if len(out) >= size:
             break

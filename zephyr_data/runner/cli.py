@@ -1,10 +1,11 @@
 """The command line shared by every pipeline: parse, build, report, push.
 
 Every way a run can end prints at most one line on stderr and sets the exit status: 0 done,
-1 an error of the environment (disk full, read-only file system, a killed worker) or an
-unexpected one, 2 a known error of the input or options, 130 interrupted (Ctrl-C), 143
-terminated (SIGTERM). ``--debug`` adds the Python traceback. An interrupted or failed build
-leaves the previous output as it was and removes its scratch folder.
+1 an error of the environment (disk full, read-only file system) or an unexpected one, 2 a
+known error of the input or options, or a worker that died (killed, out of memory), 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM). ``--debug`` adds the Python traceback. An
+interrupted or failed build leaves the previous output as it was and removes its scratch
+folder.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from .reduce import (
     bucket_rows,
     decide,
     finish_splits,
+    kept_parts,
     read_spilled,
     report_sample,
     write_side_records,
@@ -173,22 +174,34 @@ def rows_task(files: list[Path], bucket: int, root: str, plan: SplitPlan, choice
     """Pass B on one bucket: the rows over the target size (dumped), and the kept rows of the
     train and the test split written in order, with their side records."""
     folder = attempt_folder(root, f"b{bucket:03d}")
+    table = read_spilled(files)
     sink, write = _dumper(folder, "dropped.jsonl", dump)
     try:
-        over, kept, train, test = bucket_rows(read_spilled(files), plan, choices, write)
+        over, keep, is_test = bucket_rows(table, plan, choices, write)
     finally:
         if sink is not None:
             sink.close()
-    changes = None
-    if side:
-        with open(folder / "side.jsonl", "w", encoding="utf-8") as records:
-            changes = write_side_records(records, kept)
+    records = open(folder / "side.jsonl", "w", encoding="utf-8") if side else None
     report = ReportData(plan.names[:2])
-    report.add(kept, report_sample(kept, choices), changes)
-    for name, part in (("train", train), ("test", test)):
-        pq.write_table(part, folder / f"{name}.parquet", row_group_size=PART_GROUP,
-                       compression="lz4", use_dictionary=False, write_statistics=False)
-    return Kept(over, {"train": train.num_rows, "test": test.num_rows}, str(folder), report)
+    report.has_changes = side
+    rows = {"train": 0, "test": 0}
+    writers = {name: pq.ParquetWriter(folder / f"{name}.parquet", table.schema,
+                                      compression="lz4", use_dictionary=False,
+                                      write_statistics=False) for name in rows}
+    try:
+        for kept, train, test in kept_parts(table, keep, is_test):
+            changes = write_side_records(records, kept) if records is not None else None
+            report.add(kept, report_sample(kept, choices), changes)
+            for name, part in (("train", train), ("test", test)):
+                if part.num_rows:
+                    writers[name].write_table(part, row_group_size=PART_GROUP)
+                    rows[name] += part.num_rows
+    finally:
+        for writer in writers.values():
+            writer.close()
+        if records is not None:
+            records.close()
+    return Kept(over, rows, str(folder), report)
 
 
 def read_rows(path: str, start: int, stop: int) -> pa.Table:

@@ -59,19 +59,30 @@ class RayLayout:
         return f"{self.hosts[0]}:{self.port}"
 
 
+def job_hosts(env: Mapping[str, str], nodelist: str | None, error: type[Exception],
+              example: str) -> list[str]:
+    """The hosts of the Slurm job this runs in (or of ``nodelist``, for a dry run), checked
+    against ``SLURM_NNODES``; a missing or inconsistent nodelist raises ``error``."""
+    nodelist = nodelist or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if not nodelist:
+        raise error("No Slurm nodelist: SLURM_JOB_NODELIST is unset, so this is not running "
+                    "inside a Slurm job. Run it with srun inside an allocation, or pass "
+                    f"--nodelist '{example}' with --dry-run to see the commands.")
+    try:
+        hosts = expand_hostlist(nodelist)
+    except ConfigError as err:
+        raise error(str(err)) from None
+    nnodes = env.get("SLURM_NNODES")
+    if nnodes and int(nnodes) != len(hosts):
+        raise error(f"SLURM_NNODES={nnodes} but the nodelist {nodelist!r} names "
+                    f"{len(hosts)} hosts.")
+    return hosts
+
+
 def layout_from_env(env: Mapping[str, str], *, nodelist: str | None = None,
                     port: int = DEFAULT_PORT, cpus_per_node: int | None = None) -> RayLayout:
     """The layout of the Slurm job this runs in (or of ``nodelist``, for a dry run)."""
-    nodelist = nodelist or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
-    if not nodelist:
-        raise ConfigError("No Slurm nodelist: SLURM_JOB_NODELIST is unset, so this is not "
-                          "running inside a Slurm job. Run it with srun inside an allocation, "
-                          "or pass --nodelist 'node[01-04]' with --dry-run to see the commands.")
-    hosts = expand_hostlist(nodelist)
-    nnodes = env.get("SLURM_NNODES")
-    if nnodes and int(nnodes) != len(hosts):
-        raise ConfigError(f"SLURM_NNODES={nnodes} but the nodelist {nodelist!r} names "
-                          f"{len(hosts)} hosts.")
+    hosts = job_hosts(env, nodelist, ConfigError, "node[01-04]")
     cpus = cpus_per_node or next((int(env[k]) for k in ("SLURM_CPUS_PER_TASK",
                                                          "SLURM_CPUS_ON_NODE") if env.get(k)),
                                  None)

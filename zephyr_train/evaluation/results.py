@@ -24,6 +24,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from zephyr_data.core.ids import sha256_file
 from zephyr_train.configs import RecipeError
 from zephyr_train.evaluation.lm_tasks import ResolvedTask, lm_eval_version
 
@@ -42,11 +43,7 @@ def model_files_sha256(folder: str | os.PathLike) -> tuple[str, list[str]]:
                    if p.is_file() and any(fnmatch(p.name, pat) for pat in MODEL_FILES))
     digest = hashlib.sha256()
     for name in names:
-        file_hash = hashlib.sha256()
-        with open(Path(folder) / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                file_hash.update(block)
-        digest.update(f"{name}\0{file_hash.hexdigest()}\n".encode())
+        digest.update(f"{name}\0{sha256_file(Path(folder) / name)}\n".encode())
     return digest.hexdigest(), names
 
 

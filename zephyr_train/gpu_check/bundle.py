@@ -13,12 +13,13 @@ The GPU machine then needs only parquet, tokenizers and the wheels.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from zephyr_data.core.ids import sha256_file
 
 TOKENIZER_SOURCE = "mistral-common:tokenizer.model.v1"
 QUESTIONS_FILE = "mt_bench_question.jsonl"
@@ -124,14 +125,6 @@ def save_tokenizer(target: Path, source: str = TOKENIZER_SOURCE) -> None:
     tokenizer_from(source).save_pretrained(target)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_table(root: Path, skip: tuple[str, ...] = ()) -> dict[str, dict]:
     """Every file under ``root`` (but ``skip`` folders): relative path -> size and sha256."""
     table = {}
@@ -139,7 +132,7 @@ def file_table(root: Path, skip: tuple[str, ...] = ()) -> dict[str, dict]:
         rel = path.relative_to(root).as_posix()
         if rel == "manifest.json" or rel.split("/")[0] in skip:
             continue
-        table[rel] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        table[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     return table
 
 

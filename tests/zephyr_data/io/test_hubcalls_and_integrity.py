@@ -20,6 +20,7 @@ from zephyr_data.io.loading import DatasetLoadError, load_dataset_split
 from zephyr_data.io.writer import sha256_file
 
 MASKED = "Bearer hf_***"
+pytestmark = pytest.mark.usefixtures("datasets_cache")  # out of the user's cache
 
 # ------------------------------------------------------------------ the token
 
@@ -99,17 +100,6 @@ def test_loading_and_opening_from_the_hub_never_show_the_token(echoing_hub, tmp_
 
 
 # ------------------------------------------------------------------ tampering
-
-
-@pytest.fixture(scope="module", autouse=True)
-def datasets_cache(tmp_path_factory):
-    """Keep the ``datasets`` cache of these tests out of the user's cache."""
-    import datasets
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(datasets.config, "HF_DATASETS_CACHE",
-                   tmp_path_factory.mktemp("datasets_cache"))
-        yield
 
 
 @pytest.fixture

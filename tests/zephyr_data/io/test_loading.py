@@ -17,16 +17,7 @@ from zephyr_data.core.schema import validate_table
 from zephyr_data.io.integrity import PUBLISHED
 from zephyr_data.io.loading import load_dataset_split
 
-
-@pytest.fixture(scope="module", autouse=True)
-def datasets_cache(tmp_path_factory):
-    """Keep the ``datasets`` cache of these tests out of the user's cache."""
-    import datasets
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(datasets.config, "HF_DATASETS_CACHE",
-                   tmp_path_factory.mktemp("datasets_cache"))
-        yield
+pytestmark = pytest.mark.usefixtures("datasets_cache")  # out of the user's cache
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +31,8 @@ def ultrachat(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ultrafeedback(tmp_path_factory) -> Path:
-    module = pytest.importorskip("pipelines.build_ultrafeedback")
+    from pipelines import build_ultrafeedback as module
+
     out = tmp_path_factory.mktemp("uf") / "out"
     assert module.main(["--sample", "--output-dir", str(out), "--no-progress"]) == 0
     return out

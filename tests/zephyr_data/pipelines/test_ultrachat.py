@@ -70,7 +70,8 @@ def test_every_row_is_accounted_for(sample_build):
     assert splits["train_sft"]["num_examples"] + splits["test_sft"]["num_examples"] \
         == stats["kept"]
     assert splits["train_gen"] == splits["train_sft"]
-    assert stats["counters"]["truecased_dialogues"] >= 10
+    assert stats["counters"]["truecased_dialogues"] == 16  # the README says so
+    assert stats["counters"]["truecased_messages"] == 29
 
 
 def test_dump_holds_every_dropped_row_with_its_reason(sample_build):

@@ -19,6 +19,7 @@ from zephyr_data.io.readers import plan_units, resolve_input
 from zephyr_data.pipelines.ultrachat import UltraChatConfig, UltraChatPipeline
 from zephyr_data.report.stats import ReportData
 from zephyr_data.runner import map as map_stage
+from zephyr_data.runner import reduce as reduce_stage
 from zephyr_data.runner.executor import run_map_local, shards
 from zephyr_data.runner.map import (
     BUCKET_INPUT_BYTES,
@@ -269,6 +270,54 @@ def test_the_output_does_not_depend_on_how_rows_were_spilled(tmp_path):
         data[name]["side"] = (out / "truecased.jsonl").read_bytes()
     assert len(data["two"]) == 5
     assert all(files == data["two"] for files in data.values())
+
+
+@pytest.mark.parametrize("part_rows", [1, 2, 3])
+def test_a_bucket_written_a_slice_at_a_time_gives_the_same_bytes(tmp_path, monkeypatch,
+                                                                 part_rows):
+    """Pass B filters, counts and writes a bucket PART_ROWS rows at a time: the shards, side
+    file, counts and dumped rows are those of one pass over the whole bucket."""
+    def build(name):
+        out, splits, stats, dumped = run_reduce(tmp_path, spilled_set(), target_size=6,
+                                                name=name)
+        files = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+        return files, (out / "truecased.jsonl").read_bytes(), splits, stats.dropped, dumped
+
+    whole = build("whole")
+    assert reduce_stage.PART_ROWS > len(spilled_set()[0]) * 2  # one slice per bucket
+    monkeypatch.setattr(reduce_stage, "PART_ROWS", part_rows)
+    assert build(f"parts{part_rows}") == whole
+    assert whole[3] == {"duplicate": 4, "over_target_size": 2}
+
+
+def test_the_ray_rows_task_writes_a_bucket_a_slice_at_a_time(tmp_path, monkeypatch):
+    """The Ray path's pass B task gives the same kept rows, counts and report whether a
+    bucket is sliced or not (its files are read back by the writers' tasks)."""
+    from zephyr_data.runner import ray_stages
+
+    for w, rows in enumerate(spilled_set()):  # every row in one bucket, two files
+        spiller = Spiller(tmp_path, f"w{w:03d}", SCHEMA, buckets=1)
+        spiller.add(frame(rows))
+        spiller.flush()
+    files = sorted((tmp_path / "buckets" / "00000").glob("*.parquet"))
+    assert len(files) == 2
+    plan = SplitPlan("train", "test", test_size=3, target_size=6)
+    choices = choose(tmp_path, plan, Stats(), None, iter([0]))
+    results = []
+    for part_rows in (10_000, 1):
+        monkeypatch.setattr(reduce_stage, "PART_ROWS", part_rows)
+        kept = ray_stages.rows_task(files, 0, str(tmp_path), plan, choices, False, True)
+        folder = Path(kept.folder)
+        tables = {name: pq.read_table(folder / f"{name}.parquet").to_pylist()
+                  for name in ("train", "test")}
+        results.append((kept.over, kept.rows, tables, kept.report.rows,
+                        (folder / "side.jsonl").read_text(encoding="utf-8")))
+    assert results[0] == results[1]
+    over, rows, tables, report_rows, side = results[0]
+    assert (over, rows, report_rows) == (2, {"train": 3, "test": 3}, 6)
+    assert [r["messages"][1]["content"] for r in tables["test"]] == \
+        ["answer 01", "first copy", "answer 40"]
+    assert [json.loads(line)["after"] for line in side.splitlines()] == ["01"]
 
 
 def test_choose_with_an_exact_test_size_counts_only_sampled_rows(tmp_path):

@@ -103,14 +103,19 @@ class ChatShape:
                           "split the input by shape, or rerun with --on-bad-row drop to count "
                           "such rows as invalid_row." if looks else SHAPES_HINT)
 
-    def _ultrachat(self, ref: str, raw: dict) -> list[dict[str, str]]:
-        key = self.messages_field
+    def _list(self, ref: str, raw: dict, key: str, what: str) -> list:
+        """The list in field ``key`` (of ``what``), or a clear error naming the field."""
         if key not in raw:
             raise self._missing(ref, raw, key)
-        data = raw[key]
-        if not isinstance(data, list):
-            raise InputError(ref, key, f"expected a list of strings, found "
-                             f"{type(data).__name__}.")
+        value = raw[key]
+        if not isinstance(value, list):
+            raise InputError(ref, key, f"expected a list of {what}, found "
+                             f"{type(value).__name__}: {str(value)[:60]!r}.")
+        return value
+
+    def _ultrachat(self, ref: str, raw: dict) -> list[dict[str, str]]:
+        key = self.messages_field
+        data = self._list(ref, raw, key, "strings")
         for i, turn in enumerate(data):
             if not isinstance(turn, str):
                 raise InputError(ref, f"{key}[{i}]", f"expected a string, found "
@@ -145,12 +150,7 @@ class ChatShape:
 
     def _turns(self, ref: str, raw: dict) -> list[dict[str, str]]:
         key, role_key, content_key = self.messages_field, self.role_field, self.content_field
-        if key not in raw:
-            raise self._missing(ref, raw, key)
-        turns = raw[key]
-        if not isinstance(turns, list):
-            raise InputError(ref, key, f"expected a list of turns, found "
-                             f"{type(turns).__name__}: {str(turns)[:60]!r}.")
+        turns = self._list(ref, raw, key, "turns")
         messages = []
         for i, turn in enumerate(turns):
             where = f"{key}[{i}]"
