@@ -46,10 +46,8 @@ from .reduce import (
     bucket_rows,
     decide,
     finish_splits,
-    kept_parts,
     read_spilled,
-    report_sample,
-    write_side_records,
+    write_kept,
 )
 
 log = logging.getLogger(__name__)
@@ -183,19 +181,18 @@ def rows_task(files: list[Path], bucket: int, root: str, plan: SplitPlan, choice
             sink.close()
     records = open(folder / "side.jsonl", "w", encoding="utf-8") if side else None
     report = ReportData(plan.names[:2])
-    report.has_changes = side
     rows = {"train": 0, "test": 0}
     writers = {name: pq.ParquetWriter(folder / f"{name}.parquet", table.schema,
                                       compression="lz4", use_dictionary=False,
                                       write_statistics=False) for name in rows}
+
+    def write_part(in_test: bool, part: pa.Table) -> None:
+        name = "test" if in_test else "train"
+        writers[name].write_table(part, row_group_size=PART_GROUP)
+        rows[name] += part.num_rows
+
     try:
-        for kept, train, test in kept_parts(table, keep, is_test):
-            changes = write_side_records(records, kept) if records is not None else None
-            report.add(kept, report_sample(kept, choices), changes)
-            for name, part in (("train", train), ("test", test)):
-                if part.num_rows:
-                    writers[name].write_table(part, row_group_size=PART_GROUP)
-                    rows[name] += part.num_rows
+        write_kept(table, keep, is_test, choices, records, report, write_part)
     finally:
         for writer in writers.values():
             writer.close()

@@ -154,6 +154,20 @@ def kept_parts(table: pa.Table, keep: np.ndarray, is_test: np.ndarray
         yield part, part.filter(pc.invert(test)), part.filter(test)
 
 
+def write_kept(table: pa.Table, keep: np.ndarray, is_test: np.ndarray, choices: Choices,
+               side: Any | None, report: ReportData,
+               write: Callable[[bool, pa.Table], None]) -> None:
+    """Hand the kept rows of a bucket to ``write(is_test, rows)`` a slice at a time, in order,
+    writing their side records to ``side`` and counting them in ``report`` on the way."""
+    report.has_changes = report.has_changes or side is not None
+    for kept, train, test in kept_parts(table, keep, is_test):
+        changes = write_side_records(side, kept) if side is not None else None
+        report.add(kept, report_sample(kept, choices), changes)
+        for in_test, part in ((False, train), (True, test)):
+            if part.num_rows:
+                write(in_test, part)
+
+
 def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, stats: Stats,
                  choices: Choices, max_rows: int, dump: Callable[[str], None] | None,
                  side: Any | None, buckets: Iterator[int],
@@ -163,19 +177,14 @@ def write_splits(scratch: Path, data_dir: Path, plan: SplitPlan, features: Any, 
     out_schema = arrow_schema(features)
     writers = {name: ShardedParquetWriter(data_dir, name, out_schema, max_rows)
                for name in (plan.train, plan.test)}
-    report.has_changes = report.has_changes or side is not None
     for bucket in buckets:
         table = read_bucket(scratch, bucket)
         if table is None:
             continue
         over, keep, is_test = bucket_rows(table, plan, choices, dump)
         stats.add(dropped={TargetSize.name: over})
-        for kept, train, test in kept_parts(table, keep, is_test):
-            changes = write_side_records(side, kept) if side is not None else None
-            report.add(kept, report_sample(kept, choices), changes)
-            for name, part in ((plan.train, train), (plan.test, test)):
-                if part.num_rows:
-                    writers[name].write(part)
+        write_kept(table, keep, is_test, choices, side, report,
+                   lambda in_test, part: writers[plan.test if in_test else plan.train].write(part))
         del table
     written = {}
     for name, writer in writers.items():

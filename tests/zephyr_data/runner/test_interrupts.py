@@ -172,14 +172,19 @@ def tmpfs(path: Path, options: str):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+def sample_build_into(folder: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """Build the sample into ``folder / "out"``; the run and the last line of its stderr."""
+    proc = subprocess.run([*BUILD, "--sample", "--output-dir", str(folder / "out")],
+                          cwd=REPO, capture_output=True, text=True)
+    return proc, proc.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.skipif(not shutil.which("mount") or os.geteuid() != 0, reason="needs root to mount")
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
     with tmpfs(tmp_path / "small", "size=64k") as small:
-        proc = subprocess.run([*BUILD, "--sample", "--output-dir", str(small / "out")],
-                              cwd=REPO, capture_output=True, text=True)
+        proc, last = sample_build_into(small)
         assert proc.returncode == 1
         assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
-        last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and "No space left on device" in last
         assert os.listdir(small) == []
 
@@ -187,9 +192,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
 @pytest.mark.skipif(not shutil.which("mount") or os.geteuid() != 0, reason="needs root to mount")
 def test_a_read_only_file_system_is_one_line(tmp_path):
     with tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
-        proc = subprocess.run([*BUILD, "--sample", "--output-dir", str(ro / "out")],
-                              cwd=REPO, capture_output=True, text=True)
+        proc, last = sample_build_into(ro)
         assert proc.returncode == 1
-        last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith("error: Read-only file system") and "read-only" in last
         assert "Traceback" not in proc.stderr
